@@ -1,0 +1,181 @@
+// Our HDF5 checkpoint format and loading state dicts into a model.
+#include "neurobolt/checkpoint.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "io/h5.hpp"
+#include "neurobolt/error.hpp"
+
+namespace neurobolt {
+namespace {
+
+constexpr const char* kWeightsGroup = "/model";
+
+std::string shape_string(torch::IntArrayRef sizes) { return fmt::format("[{}]", fmt::join(sizes, ", ")); }
+
+h5::Type h5_type(const torch::Tensor& t, const std::string& key) {
+  switch (t.scalar_type()) {
+    case torch::kFloat: return h5::Type::f32;
+    case torch::kDouble: return h5::Type::f64;
+    case torch::kLong: return h5::Type::i64;
+    case torch::kInt: return h5::Type::i32;
+    default:
+      throw ConfigError(fmt::format("tensor '{}' has unsupported dtype {}", key, std::string(t.dtype().name())));
+  }
+}
+
+torch::ScalarType torch_type(h5::Type t) {
+  switch (t) {
+    case h5::Type::f32: return torch::kFloat;
+    case h5::Type::f64: return torch::kDouble;
+    case h5::Type::i64: return torch::kLong;
+    case h5::Type::i32: return torch::kInt;
+    case h5::Type::i16: return torch::kShort;
+    case h5::Type::u8: return torch::kByte;
+    case h5::Type::i8: return torch::kChar;
+  }
+  return torch::kFloat;
+}
+
+void check_format(const h5::File& file) {
+  if (!file.has_attribute("/", "format") || file.string_attribute("/", "format") != kCheckpointFormat) {
+    throw FormatError(fmt::format("'{}': not a neurobolt checkpoint (root attribute 'format' is not '{}')", file.path(),
+                                  kCheckpointFormat));
+  }
+  const int64_t version = file.int_attribute("/", "format_version");
+  if (version > kCheckpointVersion) {
+    throw FormatError(fmt::format("'{}': checkpoint format version {} is newer than this neurobolt reads ({})",
+                                  file.path(), version, kCheckpointVersion));
+  }
+}
+
+ModelConfig config_of(const h5::File& file) {
+  return ModelConfig::from_json(file.string_attribute("/", "config"), file.path() + ": attribute 'config'");
+}
+
+}  // namespace
+
+std::string LoadReport::describe() const {
+  std::string out;
+  auto list = [&out](const char* title, const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    out += fmt::format("{} ({}):\n", title, keys.size());
+    for (const auto& k : keys) out += "  " + k + "\n";
+  };
+  list("missing from the checkpoint", missing);
+  list("not in the model (unexpected)", unexpected);
+  list("shape or dtype mismatch", mismatched);
+  return out;
+}
+
+LoadReport load_state_dict(NeuroBOLTImpl& model, const StateDict& state, bool strict) {
+  auto target = state_dict(model);
+  std::map<std::string, torch::Tensor> wanted;
+  for (const auto& [name, tensor] : target) wanted.emplace(name, tensor);
+
+  LoadReport report;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  std::set<std::string> seen;
+  for (const auto& [name, tensor] : state) {
+    auto it = wanted.find(name);
+    if (it == wanted.end()) {
+      report.unexpected.push_back(name);
+      continue;
+    }
+    seen.insert(name);
+    const auto& dst = it->second;
+    const bool dtype_ok = dst.is_floating_point() ? tensor.is_floating_point() : dst.scalar_type() == tensor.scalar_type();
+    if (tensor.sizes() != dst.sizes() || !dtype_ok) {
+      report.mismatched.push_back(fmt::format("{}: checkpoint {} {} vs model {} {}", name, std::string(tensor.dtype().name()),
+                                              shape_string(tensor.sizes()), std::string(dst.dtype().name()),
+                                              shape_string(dst.sizes())));
+      continue;
+    }
+    copies.emplace_back(dst, tensor);
+    report.loaded.push_back(name);
+  }
+  for (const auto& [name, tensor] : target) {
+    if (!seen.count(name)) report.missing.push_back(name);
+  }
+  if (strict && !report.complete()) {
+    throw ConfigError(fmt::format("state dict does not match model '{}':\n{}", model.config().name, report.describe()));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) dst.copy_(src);
+  return report;
+}
+
+void save_checkpoint(NeuroBOLTImpl& model, const std::string& path, bool force, const std::string& metadata_json) {
+  nlohmann::json metadata;
+  try {
+    metadata = nlohmann::json::parse(metadata_json);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(fmt::format("checkpoint metadata is not valid JSON: {}", e.what()));
+  }
+  if (!metadata.is_object()) throw ConfigError("checkpoint metadata must be a JSON object");
+  if (!metadata.contains("neurobolt_version")) metadata["neurobolt_version"] = NEUROBOLT_VERSION;
+
+  detail::AtomicOutput output(path, force);
+  {
+    auto file = h5::File::create(output.temp_path().string());
+    file.set_attribute("/", "format", std::string(kCheckpointFormat));
+    file.set_attribute("/", "format_version", kCheckpointVersion);
+    file.set_attribute("/", "config", model.config().to_json());
+    file.set_attribute("/", "metadata", metadata.dump(2));
+    file.create_group(kWeightsGroup);
+    for (const auto& [name, tensor] : state_dict(model)) {
+      auto t = tensor.detach().to(torch::kCPU).contiguous();
+      std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+      file.write(std::string(kWeightsGroup) + "/" + name, h5_type(t, name), shape, t.data_ptr());
+    }
+    file.flush();
+  }
+  output.commit();
+}
+
+ModelConfig read_checkpoint_config(const std::string& path) {
+  auto file = h5::File::open_read(path);
+  check_format(file);
+  return config_of(file);
+}
+
+bool is_checkpoint_file(const std::string& path) {
+  try {
+    auto file = h5::File::open_read(path);
+    return file.has_attribute("/", "format") && file.string_attribute("/", "format") == kCheckpointFormat;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+NeuroBOLT load_checkpoint(const std::string& path, std::string* metadata_json) {
+  try {
+    auto file = h5::File::open_read(path);
+    check_format(file);
+    NeuroBOLT model(config_of(file));
+    StateDict state;
+    for (const auto& name : file.list(kWeightsGroup)) {
+      const std::string dataset = std::string(kWeightsGroup) + "/" + name;
+      const auto info = file.info(dataset);
+      auto tensor = torch::empty(info.shape, torch::TensorOptions().dtype(torch_type(info.type)));
+      file.read(dataset, info.type, tensor.data_ptr());
+      state.emplace_back(name, tensor);
+    }
+    load_state_dict(*model, state, /*strict=*/true);
+    if (metadata_json) *metadata_json = file.has_attribute("/", "metadata") ? file.string_attribute("/", "metadata") : "{}";
+    model->eval();
+    return model;
+  } catch (Error& e) {
+    e.add_context(fmt::format("loading checkpoint '{}'", path));
+    throw;
+  }
+}
+
+}  // namespace neurobolt

@@ -1,0 +1,299 @@
+#include "io/h5.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "neurobolt/error.hpp"
+
+namespace neurobolt::h5 {
+namespace {
+
+hid_t native_type(Type t) {
+  switch (t) {
+    case Type::f32: return H5T_NATIVE_FLOAT;
+    case Type::f64: return H5T_NATIVE_DOUBLE;
+    case Type::i64: return H5T_NATIVE_INT64;
+    case Type::i32: return H5T_NATIVE_INT32;
+    case Type::i16: return H5T_NATIVE_INT16;
+    case Type::u8: return H5T_NATIVE_UINT8;
+    case Type::i8: return H5T_NATIVE_INT8;
+  }
+  return H5T_NATIVE_FLOAT;
+}
+
+}  // namespace
+
+void silence_library_errors() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+void Handle::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: break;
+  }
+  id_ = -1;
+}
+
+std::size_t type_size(Type t) {
+  switch (t) {
+    case Type::f32: return 4;
+    case Type::f64: return 8;
+    case Type::i64: return 8;
+    case Type::i32: return 4;
+    case Type::i16: return 2;
+    case Type::u8: return 1;
+    case Type::i8: return 1;
+  }
+  return 0;
+}
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::f32: return "float32";
+    case Type::f64: return "float64";
+    case Type::i64: return "int64";
+    case Type::i32: return "int32";
+    case Type::i16: return "int16";
+    case Type::u8: return "uint8";
+    case Type::i8: return "int8";
+  }
+  return "?";
+}
+
+int64_t DatasetInfo::numel() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+File File::open_read(const std::string& path) {
+  silence_library_errors();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw IoError(fmt::format("'{}': no such file", path));
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw FormatError(fmt::format("'{}': not an HDF5 file", path));
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!f.valid()) throw IoError(fmt::format("'{}': cannot open HDF5 file for reading", path));
+  return File(path, std::move(f));
+}
+
+File File::create(const std::string& path) {
+  silence_library_errors();
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE));
+  H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
+  if (!f.valid()) throw IoError(fmt::format("'{}': cannot create HDF5 file", path));
+  return File(path, std::move(f));
+}
+
+bool File::exists(const std::string& object_path) const {
+  if (object_path == "/") return true;
+  // Check each prefix: H5Lexists fails on a path whose intermediate group is missing.
+  std::size_t pos = 0;
+  while (true) {
+    pos = object_path.find('/', pos + 1);
+    std::string prefix = object_path.substr(0, pos);
+    if (!prefix.empty() && prefix != "/" && H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (pos == std::string::npos) return true;
+  }
+}
+
+void File::create_group(const std::string& group_path) {
+  Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
+  H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  Handle g(H5Gcreate2(file_.get(), group_path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
+  if (!g.valid()) throw IoError(fmt::format("'{}': cannot create group '{}'", path_, group_path));
+}
+
+std::vector<std::string> File::list(const std::string& group_path) const {
+  Handle g(H5Gopen2(file_.get(), group_path.c_str(), H5P_DEFAULT));
+  if (!g.valid()) throw FormatError(fmt::format("'{}': group '{}' not found", path_, group_path));
+  H5G_info_t info;
+  if (H5Gget_info(g.get(), &info) < 0) throw FormatError(fmt::format("'{}': cannot list group '{}'", path_, group_path));
+  Handle gcpl(H5Gget_create_plist(g.get()));
+  unsigned order_flags = 0;
+  H5Pget_link_creation_order(gcpl.get(), &order_flags);
+  const H5_index_t index = (order_flags & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t len = H5Lget_name_by_idx(g.get(), ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) throw FormatError(fmt::format("'{}': cannot read link {} of group '{}'", path_, i, group_path));
+    std::string name(static_cast<std::size_t>(len), '\0');
+    H5Lget_name_by_idx(g.get(), ".", index, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+void File::write(const std::string& name, Type type, const std::vector<int64_t>& shape, const void* data,
+                 int64_t chunk_rows, int gzip) {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  if (chunk_rows > 0 && !dims.empty() && dims[0] > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = std::min<hsize_t>(dims[0], static_cast<hsize_t>(chunk_rows));
+    for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
+    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_shuffle(dcpl.get());
+    H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip));
+  }
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  Handle ds(H5Dcreate2(file_.get(), name.c_str(), native_type(type), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
+  if (!ds.valid()) throw IoError(fmt::format("'{}': cannot create dataset '{}'", path_, name));
+  if (data != nullptr && H5Dwrite(ds.get(), native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    throw IoError(fmt::format("'{}': cannot write dataset '{}'", path_, name));
+  }
+}
+
+Handle File::open_dataset(const std::string& name) const {
+  if (!exists(name)) throw FormatError(fmt::format("'{}': dataset '{}' not found", path_, name));
+  Handle ds(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT));
+  if (!ds.valid()) throw FormatError(fmt::format("'{}': '{}' is not a dataset", path_, name));
+  return ds;
+}
+
+DatasetInfo File::info(const std::string& name) const {
+  Handle ds = open_dataset(name);
+  Handle space(H5Dget_space(ds.get()));
+  Handle dtype(H5Dget_type(ds.get()));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) throw FormatError(fmt::format("'{}': dataset '{}' has an unreadable shape", path_, name));
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  DatasetInfo info;
+  info.shape.assign(dims.begin(), dims.end());
+  const H5T_class_t cls = H5Tget_class(dtype.get());
+  const std::size_t size = H5Tget_size(dtype.get());
+  if (cls == H5T_FLOAT) {
+    info.type = size == 8 ? Type::f64 : Type::f32;
+  } else if (cls == H5T_INTEGER) {
+    const bool is_signed = H5Tget_sign(dtype.get()) == H5T_SGN_2;
+    if (size == 8) info.type = Type::i64;
+    else if (size == 4) info.type = Type::i32;
+    else if (size == 2) info.type = Type::i16;
+    else info.type = is_signed ? Type::i8 : Type::u8;
+  } else {
+    throw FormatError(fmt::format("'{}': dataset '{}' is not numeric", path_, name));
+  }
+  return info;
+}
+
+void File::read(const std::string& name, Type type, void* out) const {
+  Handle ds = open_dataset(name);
+  if (H5Dread(ds.get(), native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+    throw FormatError(fmt::format("'{}': cannot read dataset '{}' as {}", path_, name, type_name(type)));
+  }
+}
+
+void File::read_rows(const std::string& name, Type type, int64_t first, int64_t count, void* out) const {
+  Handle ds = open_dataset(name);
+  Handle space(H5Dget_space(ds.get()));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 1) throw FormatError(fmt::format("'{}': dataset '{}' has no rows", path_, name));
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  if (first < 0 || count < 0 || static_cast<hsize_t>(first + count) > dims[0]) {
+    throw FormatError(fmt::format("'{}': rows [{}, {}) of dataset '{}' are out of range (it has {})", path_, first,
+                                  first + count, name, dims[0]));
+  }
+  std::vector<hsize_t> start(dims.size(), 0), extent = dims;
+  start[0] = static_cast<hsize_t>(first);
+  extent[0] = static_cast<hsize_t>(count);
+  H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr);
+  Handle memspace(H5Screate_simple(rank, extent.data(), nullptr));
+  if (H5Dread(ds.get(), native_type(type), memspace.get(), space.get(), H5P_DEFAULT, out) < 0) {
+    throw FormatError(fmt::format("'{}': cannot read rows of dataset '{}'", path_, name));
+  }
+}
+
+void File::set_attribute(const std::string& object_path, const std::string& name, const std::string& value) {
+  Handle type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), std::max<std::size_t>(value.size(), 1));
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR));
+  if (H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0) {
+    H5Adelete_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT);
+  }
+  Handle attr(H5Acreate_by_name(file_.get(), object_path.c_str(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT));
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), padded.data()) < 0) {
+    throw IoError(fmt::format("'{}': cannot write attribute '{}' of '{}'", path_, name, object_path));
+  }
+}
+
+void File::set_attribute(const std::string& object_path, const std::string& name, int64_t value) {
+  Handle space(H5Screate(H5S_SCALAR));
+  if (H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0) {
+    H5Adelete_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT);
+  }
+  Handle attr(H5Acreate_by_name(file_.get(), object_path.c_str(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT));
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
+    throw IoError(fmt::format("'{}': cannot write attribute '{}' of '{}'", path_, name, object_path));
+  }
+}
+
+bool File::has_attribute(const std::string& object_path, const std::string& name) const {
+  return exists(object_path) && H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::string File::string_attribute(const std::string& object_path, const std::string& name) const {
+  if (!has_attribute(object_path, name)) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", path_, name, object_path));
+  }
+  Handle attr(H5Aopen_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle type(H5Aget_type(attr.get()));
+  if (H5Tget_class(type.get()) != H5T_STRING) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not a string", path_, name, object_path));
+  }
+  if (H5Tis_variable_str(type.get()) > 0) {
+    char* value = nullptr;
+    Handle memtype(H5Tcopy(H5T_C_S1));
+    H5Tset_size(memtype.get(), H5T_VARIABLE);
+    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
+    if (H5Aread(attr.get(), memtype.get(), &value) < 0 || value == nullptr) {
+      throw FormatError(fmt::format("'{}': cannot read attribute '{}' of '{}'", path_, name, object_path));
+    }
+    std::string out(value);
+    H5free_memory(value);
+    return out;
+  }
+  const std::size_t size = H5Tget_size(type.get());
+  std::string out(size, '\0');
+  if (H5Aread(attr.get(), type.get(), out.data()) < 0) {
+    throw FormatError(fmt::format("'{}': cannot read attribute '{}' of '{}'", path_, name, object_path));
+  }
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+int64_t File::int_attribute(const std::string& object_path, const std::string& name) const {
+  if (!has_attribute(object_path, name)) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", path_, name, object_path));
+  }
+  Handle attr(H5Aopen_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  int64_t value = 0;
+  if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not an integer", path_, name, object_path));
+  }
+  return value;
+}
+
+void File::flush() { H5Fflush(file_.get(), H5F_SCOPE_GLOBAL); }
+
+}  // namespace neurobolt::h5

@@ -1,0 +1,92 @@
+#pragma once
+// A thin RAII layer over the HDF5 C API: just what neurobolt's files need (numeric datasets of
+// any rank, optional chunking/compression, string and integer attributes), with errors that name
+// the file and the object.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace neurobolt::h5 {
+
+// Owns one HDF5 identifier and closes it with the right H5?close.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& other) noexcept : id_(other.id_) { other.id_ = -1; }
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = other.id_;
+      other.id_ = -1;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+
+ private:
+  hid_t id_ = -1;
+};
+
+enum class Type { f32, f64, i64, i32, i16, u8, i8 };
+std::size_t type_size(Type t);
+const char* type_name(Type t);
+
+struct DatasetInfo {
+  Type type;
+  std::vector<int64_t> shape;
+  int64_t numel() const;
+};
+
+class File {
+ public:
+  // Opens an existing file read-only. Throws IoError (missing/unreadable) or FormatError (not HDF5).
+  static File open_read(const std::string& path);
+  // Creates (truncates) a file for writing.
+  static File create(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  hid_t id() const { return file_.get(); }
+
+  bool exists(const std::string& object_path) const;
+  void create_group(const std::string& group_path);
+  // Names of the links in a group, in creation order when tracked, else by name.
+  std::vector<std::string> list(const std::string& group_path) const;
+
+  // Writes a dataset from contiguous row-major data. chunk_rows > 0 chunks along the first axis
+  // and enables gzip (deflate level `gzip`) with the shuffle filter.
+  void write(const std::string& name, Type type, const std::vector<int64_t>& shape, const void* data,
+             int64_t chunk_rows = 0, int gzip = 4);
+  DatasetInfo info(const std::string& name) const;
+  // Reads the whole dataset, converting to `type` (HDF5 converts numeric types). `out` must hold
+  // info(name).numel() elements of `type`.
+  void read(const std::string& name, Type type, void* out) const;
+  // Reads rows [first, first+count) along axis 0.
+  void read_rows(const std::string& name, Type type, int64_t first, int64_t count, void* out) const;
+
+  void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
+  void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
+  bool has_attribute(const std::string& object_path, const std::string& name) const;
+  std::string string_attribute(const std::string& object_path, const std::string& name) const;
+  int64_t int_attribute(const std::string& object_path, const std::string& name) const;
+
+  void flush();
+
+ private:
+  File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
+  Handle open_dataset(const std::string& name) const;
+  std::string path_;
+  Handle file_;
+};
+
+// Silences HDF5's own error printing (we report errors ourselves). Idempotent.
+void silence_library_errors();
+
+}  // namespace neurobolt::h5

@@ -1,0 +1,357 @@
+#include "neurobolt/config.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "model/builtin_configs.hpp"
+#include "neurobolt/channels.hpp"
+#include "neurobolt/error.hpp"
+
+namespace neurobolt {
+namespace {
+
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
+// Reads the keys of one JSON object, rejecting unknown keys and wrong types with messages
+// that name the key by its dotted path.
+class ObjectReader {
+ public:
+  ObjectReader(const json& object, std::string prefix, std::string source)
+      : object_(object), prefix_(std::move(prefix)), source_(std::move(source)) {
+    if (!object_.is_object()) fail(prefix_.empty() ? "top level" : prefix_, "an object", object_.type_name());
+  }
+
+  void read(const char* key, int64_t& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_number_integer()) fail(path(key), "an integer", describe(*v));
+      out = v->get<int64_t>();
+    }
+  }
+  void read(const char* key, double& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_number()) fail(path(key), "a number", describe(*v));
+      out = v->get<double>();
+    }
+  }
+  void read(const char* key, bool& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_boolean()) fail(path(key), "true or false", describe(*v));
+      out = v->get<bool>();
+    }
+  }
+  void read(const char* key, std::string& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_string()) fail(path(key), "a string", describe(*v));
+      out = v->get<std::string>();
+    }
+  }
+  void read(const char* key, std::vector<std::string>& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_array()) fail(path(key), "a list of strings", describe(*v));
+      out.clear();
+      for (const auto& item : *v) {
+        if (!item.is_string()) fail(path(key), "a list of strings", "an element that is " + describe(item));
+        out.push_back(item.get<std::string>());
+      }
+    }
+  }
+  const json* child(const char* key) { return find(key); }
+  bool has(const char* key) const { return object_.contains(key); }
+
+  // Call after all reads: any key not consumed is unknown.
+  void reject_unknown() const {
+    for (const auto& item : object_.items()) {
+      if (!consumed_.count(item.key())) {
+        std::vector<std::string> known(consumed_all_.begin(), consumed_all_.end());
+        throw ConfigError(fmt::format("{}: unknown key '{}' (known keys here: {})", source_, path(item.key().c_str()),
+                                      fmt::join(known, ", ")));
+      }
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& expected, const std::string& found) const {
+    throw ConfigError(fmt::format("{}: key '{}': expected {}, found {}", source_, key, expected, found));
+  }
+  std::string path(const char* key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
+
+ private:
+  const json* find(const char* key) {
+    consumed_all_.insert(key);
+    auto it = object_.find(key);
+    if (it == object_.end()) return nullptr;
+    consumed_.insert(key);
+    return &*it;
+  }
+  static std::string describe(const json& v) {
+    std::string dump = v.dump();
+    if (dump.size() > 40) dump = dump.substr(0, 37) + "...";
+    return std::string(v.type_name()) + " " + dump;
+  }
+
+  const json& object_;
+  std::string prefix_;
+  std::string source_;
+  std::set<std::string> consumed_;
+  std::set<std::string> consumed_all_;
+};
+
+class Checker {
+ public:
+  explicit Checker(std::string source) : source_(std::move(source)) {}
+  void require(bool ok, const std::string& key, const std::string& expected, const std::string& found) const {
+    if (!ok) throw ConfigError(fmt::format("{}: key '{}': expected {}, found {}", source_, key, expected, found));
+  }
+  void positive(int64_t v, const std::string& key) const { require(v > 0, key, "a positive integer", fmt::format("{}", v)); }
+  void positive(double v, const std::string& key) const { require(v > 0, key, "a positive number", fmt::format("{}", v)); }
+  void probability(double v, const std::string& key) const {
+    require(v >= 0.0 && v < 1.0, key, "a dropout probability in [0, 1)", fmt::format("{}", v));
+  }
+
+ private:
+  std::string source_;
+};
+
+void validate_config(const ModelConfig& c, const std::string& source) {
+  const Checker check(source);
+  check.require(!c.name.empty(), "name", "a non-empty string", "\"\"");
+  check.positive(c.sample_rate, "sample_rate");
+  check.positive(c.window_samples, "window_samples");
+  check.positive(c.patch_size, "patch_size");
+  check.positive(c.embed_dim, "embed_dim");
+  check.positive(c.input_scale, "input_scale");
+  check.positive(c.init_std, "init_std");
+  check.require(c.head_init_scale >= 0, "head_init_scale", "a number >= 0", fmt::format("{}", c.head_init_scale));
+  check.require(c.window_samples % c.patch_size == 0, "window_samples",
+                fmt::format("a multiple of patch_size ({})", c.patch_size), fmt::format("{}", c.window_samples));
+
+  const auto& t = c.temporal;
+  check.positive(t.depth, "temporal.depth");
+  check.positive(t.heads, "temporal.heads");
+  check.positive(t.mlp_ratio, "temporal.mlp_ratio");
+  check.positive(t.conv_channels, "temporal.conv_channels");
+  check.positive(t.conv_groups, "temporal.conv_groups");
+  check.positive(t.max_patches, "temporal.max_patches");
+  check.require(t.vocabulary_rows >= 2, "temporal.vocabulary_rows", "an integer >= 2", fmt::format("{}", t.vocabulary_rows));
+  check.require(t.layer_scale >= 0, "temporal.layer_scale", "a number >= 0 (0 disables layer scale)",
+                fmt::format("{}", t.layer_scale));
+  check.probability(t.drop, "temporal.drop");
+  check.probability(t.attn_drop, "temporal.attn_drop");
+  check.probability(t.drop_path, "temporal.drop_path");
+  check.require(c.num_patches() <= t.max_patches, "temporal.max_patches",
+                fmt::format("at least window_samples / patch_size = {}", c.num_patches()), fmt::format("{}", t.max_patches));
+  check.require(t.conv_channels % t.conv_groups == 0, "temporal.conv_groups",
+                fmt::format("a divisor of temporal.conv_channels ({})", t.conv_channels), fmt::format("{}", t.conv_groups));
+  // The first temporal convolution (kernel 15, stride 8, padding 7) turns a patch into
+  // conv_steps time steps of conv_channels features: that is the token width.
+  const int64_t conv_steps = (c.patch_size + 2 * 7 - 15) / 8 + 1;
+  check.require(c.embed_dim == t.conv_channels * conv_steps, "embed_dim",
+                fmt::format("temporal.conv_channels x conv time steps = {} x {} = {}", t.conv_channels, conv_steps,
+                            t.conv_channels * conv_steps),
+                fmt::format("{}", c.embed_dim));
+  check.require(c.embed_dim % t.heads == 0, "temporal.heads", fmt::format("a divisor of embed_dim ({})", c.embed_dim),
+                fmt::format("{}", t.heads));
+  check.require(static_cast<int64_t>(c.embed_dim * t.mlp_ratio) > 0, "temporal.mlp_ratio", "a hidden width >= 1",
+                fmt::format("{}", t.mlp_ratio));
+
+  const auto& s = c.spectral;
+  check.positive(s.base_window, "spectral.base_window");
+  check.require(s.scales >= 1 && s.scales <= 16, "spectral.scales", "an integer in [1, 16]", fmt::format("{}", s.scales));
+  check.positive(s.depth, "spectral.depth");
+  check.positive(s.heads, "spectral.heads");
+  check.positive(s.dim_head, "spectral.dim_head");
+  check.positive(s.ff_mult, "spectral.ff_mult");
+  check.positive(s.max_positions, "spectral.max_positions");
+  check.probability(s.attn_out_drop, "spectral.attn_out_drop");
+  check.probability(s.ff_drop, "spectral.ff_drop");
+  check.probability(s.pe_drop, "spectral.pe_drop");
+  check.require(s.heads * s.dim_head == c.embed_dim, "spectral.dim_head",
+                fmt::format("embed_dim / spectral.heads = {} / {}", c.embed_dim, s.heads), fmt::format("{}", s.dim_head));
+  const int64_t largest = s.base_window << (s.scales - 1);
+  check.require(c.window_samples % largest == 0, "spectral.scales",
+                fmt::format("window_samples ({}) divisible by the largest window base_window * 2^(scales-1) = {}",
+                            c.window_samples, largest),
+                fmt::format("{}", s.scales));
+  check.require(c.spectral_tokens() <= s.max_positions, "spectral.max_positions",
+                fmt::format("at least window_samples / base_window = {}", c.spectral_tokens()),
+                fmt::format("{}", s.max_positions));
+
+  check.require(!c.channels.empty(), "channels", "a non-empty list of electrode names", "an empty list");
+  std::set<std::string> seen;
+  for (const auto& ch : c.channels) {
+    auto index = position_index(ch);
+    check.require(index.has_value(), "channels", "10-20/10-10 electrode names (see neurobolt info --channels)",
+                  fmt::format("unknown channel '{}'", ch));
+    check.require(*index + 1 < t.vocabulary_rows, "channels",
+                  fmt::format("channels with a position-embedding row below temporal.vocabulary_rows ({})",
+                              t.vocabulary_rows),
+                  fmt::format("'{}' at row {}", ch, *index + 1));
+    check.require(seen.insert(normalize_channel_name(ch)).second, "channels", "unique names",
+                  fmt::format("'{}' twice", ch));
+  }
+  check.require(!c.rois.empty(), "rois", "at least one ROI", "none");
+  std::set<std::string> roi_seen;
+  for (const auto& roi : c.rois) {
+    check.require(!roi.empty(), "rois", "non-empty names", "an empty name");
+    check.require(roi_seen.insert(roi).second, "rois", "unique names", fmt::format("'{}' twice", roi));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> default_roi_names(int64_t n) {
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < n; ++i) names.push_back(fmt::format("roi{}", i));
+  return names;
+}
+
+void ModelConfig::validate() const { validate_config(*this, name.empty() ? "<config>" : "config '" + name + "'"); }
+
+ModelConfig ModelConfig::from_json(const std::string& json_text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(fmt::format("{}: not valid JSON: {}", source, e.what()));
+  }
+  ModelConfig c;
+  ObjectReader top(root, "", source);
+  top.read("name", c.name);
+  top.read("sample_rate", c.sample_rate);
+  top.read("window_samples", c.window_samples);
+  top.read("patch_size", c.patch_size);
+  top.read("embed_dim", c.embed_dim);
+  top.read("input_scale", c.input_scale);
+  top.read("init_std", c.init_std);
+  top.read("head_init_scale", c.head_init_scale);
+  top.read("channels", c.channels);
+  top.read("rois", c.rois);
+  int64_t num_rois = -1;
+  top.read("num_rois", num_rois);
+  if (num_rois != -1) {
+    if (num_rois < 1) top.fail("num_rois", "a positive integer", fmt::format("{}", num_rois));
+    if (!top.has("rois")) {
+      c.rois = default_roi_names(num_rois);
+    } else if (static_cast<int64_t>(c.rois.size()) != num_rois) {
+      top.fail("num_rois", fmt::format("the length of 'rois' ({})", c.rois.size()), fmt::format("{}", num_rois));
+    }
+  }
+  if (const json* t = top.child("temporal")) {
+    ObjectReader r(*t, "temporal", source);
+    auto& o = c.temporal;
+    r.read("depth", o.depth);
+    r.read("heads", o.heads);
+    r.read("mlp_ratio", o.mlp_ratio);
+    r.read("conv_channels", o.conv_channels);
+    r.read("conv_groups", o.conv_groups);
+    r.read("qk_norm", o.qk_norm);
+    r.read("qkv_bias", o.qkv_bias);
+    r.read("layer_scale", o.layer_scale);
+    r.read("drop", o.drop);
+    r.read("attn_drop", o.attn_drop);
+    r.read("drop_path", o.drop_path);
+    r.read("max_patches", o.max_patches);
+    r.read("vocabulary_rows", o.vocabulary_rows);
+    r.reject_unknown();
+  }
+  if (const json* s = top.child("spectral")) {
+    ObjectReader r(*s, "spectral", source);
+    auto& o = c.spectral;
+    r.read("base_window", o.base_window);
+    r.read("scales", o.scales);
+    r.read("depth", o.depth);
+    r.read("heads", o.heads);
+    r.read("dim_head", o.dim_head);
+    r.read("ff_mult", o.ff_mult);
+    r.read("attn_out_drop", o.attn_out_drop);
+    r.read("ff_drop", o.ff_drop);
+    r.read("pe_drop", o.pe_drop);
+    r.read("max_positions", o.max_positions);
+    r.reject_unknown();
+  }
+  top.reject_unknown();
+  validate_config(c, source);
+  return c;
+}
+
+ModelConfig ModelConfig::from_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("cannot open config file '{}'", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return from_json(buffer.str(), path);
+}
+
+std::string ModelConfig::to_json(int indent) const {
+  ordered_json j;
+  j["name"] = name;
+  j["sample_rate"] = sample_rate;
+  j["window_samples"] = window_samples;
+  j["patch_size"] = patch_size;
+  j["embed_dim"] = embed_dim;
+  j["input_scale"] = input_scale;
+  j["init_std"] = init_std;
+  j["head_init_scale"] = head_init_scale;
+  j["channels"] = channels;
+  j["rois"] = rois;
+  j["temporal"] = {{"depth", temporal.depth},
+                   {"heads", temporal.heads},
+                   {"mlp_ratio", temporal.mlp_ratio},
+                   {"conv_channels", temporal.conv_channels},
+                   {"conv_groups", temporal.conv_groups},
+                   {"qk_norm", temporal.qk_norm},
+                   {"qkv_bias", temporal.qkv_bias},
+                   {"layer_scale", temporal.layer_scale},
+                   {"drop", temporal.drop},
+                   {"attn_drop", temporal.attn_drop},
+                   {"drop_path", temporal.drop_path},
+                   {"max_patches", temporal.max_patches},
+                   {"vocabulary_rows", temporal.vocabulary_rows}};
+  j["spectral"] = {{"base_window", spectral.base_window},
+                   {"scales", spectral.scales},
+                   {"depth", spectral.depth},
+                   {"heads", spectral.heads},
+                   {"dim_head", spectral.dim_head},
+                   {"ff_mult", spectral.ff_mult},
+                   {"attn_out_drop", spectral.attn_out_drop},
+                   {"ff_drop", spectral.ff_drop},
+                   {"pe_drop", spectral.pe_drop},
+                   {"max_positions", spectral.max_positions}};
+  return j.dump(indent);
+}
+
+bool ModelConfig::operator==(const ModelConfig& o) const {
+  // The JSON form holds every field, so it is the complete comparison.
+  return to_json(-1) == o.to_json(-1);
+}
+
+std::vector<std::string> builtin_config_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : detail::builtin_config_texts()) names.push_back(entry.first);
+  return names;
+}
+
+ModelConfig builtin_config(const std::string& name) {
+  for (const auto& [builtin_name, text] : detail::builtin_config_texts()) {
+    if (builtin_name == name) return ModelConfig::from_json(text, "built-in config '" + name + "'");
+  }
+  throw ConfigError(fmt::format("unknown built-in config '{}' (known: {})", name,
+                                fmt::join(builtin_config_names(), ", ")));
+}
+
+ModelConfig load_config(const std::string& path_or_name) {
+  std::ifstream probe(path_or_name);
+  if (probe.good()) return ModelConfig::from_file(path_or_name);
+  const auto names = builtin_config_names();
+  if (std::find(names.begin(), names.end(), path_or_name) != names.end()) return builtin_config(path_or_name);
+  throw IoError(fmt::format("config '{}' is neither a readable file nor a built-in config ({})", path_or_name,
+                            fmt::join(names, ", ")));
+}
+
+}  // namespace neurobolt

@@ -1,0 +1,113 @@
+// Temporal-spatial branch: TemporalConv patch embedding and pre-norm transformer blocks.
+#include <torch/torch.h>
+
+#include "neurobolt/model.hpp"
+
+namespace neurobolt {
+
+namespace {
+constexpr double kTemporalNormEps = 1e-6;  // LayerNorms of the temporal branch
+constexpr double kGroupNormEps = 1e-5;
+
+torch::nn::LayerNorm make_layer_norm(int64_t dim, double eps) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps).elementwise_affine(true));
+}
+
+// Stochastic depth: drops whole samples of a residual branch, rescaling the survivors.
+torch::Tensor stochastic_depth(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0.0) return x;
+  const double keep = 1.0 - p;
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  auto mask = torch::empty(shape, x.options()).bernoulli_(keep);
+  return x.div(keep) * mask;
+}
+}  // namespace
+
+TemporalConvImpl::TemporalConvImpl(const ModelConfig& config) {
+  const int64_t c = config.temporal.conv_channels;
+  const int64_t groups = config.temporal.conv_groups;
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, c, {1, 15}).stride({1, 8}).padding({0, 7})));
+  norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, c).eps(kGroupNormEps)));
+  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, {1, 3}).padding({0, 1})));
+  norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, c).eps(kGroupNormEps)));
+  conv3 = register_module("conv3", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, {1, 3}).padding({0, 1})));
+  norm3 = register_module("norm3", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, c).eps(kGroupNormEps)));
+}
+
+torch::Tensor TemporalConvImpl::forward(const torch::Tensor& patches) {
+  const int64_t batch = patches.size(0);
+  // One image row per (channel, patch), channel-major; GroupNorm statistics span all rows.
+  auto x = patches.reshape({batch, 1, patches.size(1) * patches.size(2), patches.size(3)});
+  x = torch::gelu(norm1(conv1(x)));
+  x = torch::gelu(norm2(conv2(x)));
+  x = torch::gelu(norm3(conv3(x)));
+  // [B, conv_channels, rows, steps] -> [B, rows, steps * conv_channels] (time-major features).
+  return x.permute({0, 2, 3, 1}).reshape({batch, x.size(2), x.size(3) * x.size(1)});
+}
+
+AttentionImpl::AttentionImpl(int64_t dim, const TemporalConfig& config)
+    : heads(config.heads), head_dim(dim / config.heads), scale(1.0 / std::sqrt(static_cast<double>(dim / config.heads))) {
+  if (config.qkv_bias) {
+    q_bias = register_parameter("q_bias", torch::zeros({dim}));
+    v_bias = register_parameter("v_bias", torch::zeros({dim}));
+  }
+  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(false)));
+  if (config.qk_norm) {
+    q_norm = register_module("q_norm", make_layer_norm(head_dim, kTemporalNormEps));
+    k_norm = register_module("k_norm", make_layer_norm(head_dim, kTemporalNormEps));
+  }
+  attn_drop = register_module("attn_drop", torch::nn::Dropout(config.attn_drop));
+  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  proj_drop = register_module("proj_drop", torch::nn::Dropout(config.drop));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t batch = x.size(0), tokens = x.size(1), dim = x.size(2);
+  torch::Tensor bias;
+  if (q_bias.defined()) bias = torch::cat({q_bias, torch::zeros_like(v_bias), v_bias});
+  // Feature index of the qkv output is s*dim + h*head_dim + d for s in {q, k, v}.
+  auto qkv_out = torch::linear(x, qkv->weight, bias)
+                     .view({batch, tokens, 3, heads, head_dim})
+                     .permute({2, 0, 3, 1, 4});  // [3, B, H, N, hd]
+  auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
+  if (q_norm) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  q = q * scale;
+  auto attn = torch::matmul(q, k.transpose(-2, -1)).softmax(-1);
+  attn = attn_drop(attn);
+  auto out = torch::matmul(attn, v).transpose(1, 2).reshape({batch, tokens, dim});
+  return proj_drop(proj(out));
+}
+
+MlpImpl::MlpImpl(int64_t dim, int64_t hidden, double p) {
+  fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
+  fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  drop = register_module("drop", torch::nn::Dropout(p));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return drop(fc2(torch::gelu(fc1(x)))); }
+
+BlockImpl::BlockImpl(int64_t dim, const TemporalConfig& config, double drop_path_rate) : drop_path(drop_path_rate) {
+  if (config.layer_scale > 0) {
+    gamma_1 = register_parameter("gamma_1", torch::full({dim}, config.layer_scale));
+    gamma_2 = register_parameter("gamma_2", torch::full({dim}, config.layer_scale));
+  }
+  norm1 = register_module("norm1", make_layer_norm(dim, kTemporalNormEps));
+  attn = register_module("attn", Attention(dim, config));
+  norm2 = register_module("norm2", make_layer_norm(dim, kTemporalNormEps));
+  mlp = register_module("mlp", Mlp(dim, static_cast<int64_t>(dim * config.mlp_ratio), config.drop));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
+  auto a = attn(norm1(input));
+  if (gamma_1.defined()) a = gamma_1 * a;
+  auto x = input + stochastic_depth(a, drop_path, is_training());
+  auto m = mlp(norm2(x));
+  if (gamma_2.defined()) m = gamma_2 * m;
+  return x + stochastic_depth(m, drop_path, is_training());
+}
+
+}  // namespace neurobolt
