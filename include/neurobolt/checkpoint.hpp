@@ -64,4 +64,23 @@ struct ImportResult {
 // shape-mismatched key is a ConfigError listing them all (`partial` relaxes this).
 ImportResult import_pth(const std::string& path, const ImportOptions& options);
 
+// import_pth, then save_checkpoint to `output` with the import's provenance as metadata. The
+// output is checked for writability before any work is done.
+ImportResult convert_pth(const std::string& input, const std::string& output, const ImportOptions& options,
+                         bool force);
+
+// --- describing a model ---------------------------------------------------------------------
+
+struct ModelSummary {
+  std::string source;       // what was read: "checkpoint", "config file", "built-in config", "PyTorch .pth"
+  ModelConfig config;
+  ParameterCounts parameters;
+  std::string metadata_json = "{}";  // checkpoints only
+};
+
+// Describes a neurobolt checkpoint, a config JSON file, a built-in config name or a reference
+// .pth (imported with the base config).
+ModelSummary summarize_model(const std::string& path_or_name);
+std::string format_summary(const ModelSummary& summary);
+
 }  // namespace neurobolt

@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
@@ -53,6 +54,8 @@ class AttentionImpl : public torch::nn::Module {
   torch::nn::LayerNorm q_norm{nullptr}, k_norm{nullptr};
   torch::Tensor q_bias, v_bias;  // only with qkv_bias
   torch::nn::Dropout attn_drop{nullptr}, proj_drop{nullptr};
+  // Use the fused CPU kernel (float32, no attention dropout) instead of composite ops.
+  bool use_fused_kernel = true;
 };
 TORCH_MODULE(Attention);
 
@@ -118,6 +121,11 @@ class SpectralBranchImpl : public torch::nn::Module {
   torch::Tensor frame_embedding(const torch::Tensor& frequency_embedded, int64_t scale);
   // Transformer input tokens [B, C*tokens, D] (channel-major), dropout included in training.
   torch::Tensor tokens(const torch::Tensor& x);
+
+  // Module::to(dtype) would also convert the int64 `index` buffer; it must stay an index.
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  using torch::nn::Module::to;
 
   int64_t base_window, scales, num_tokens, embed_dim;
   std::vector<torch::nn::Linear> frequency_linears, frame_linears;

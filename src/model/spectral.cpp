@@ -104,6 +104,16 @@ SpectralBranchImpl::SpectralBranchImpl(const ModelConfig& config)
   channel_tokens = register_module("channel_tokens", torch::nn::Embedding(config.num_channels(), embed_dim));
 }
 
+void SpectralBranchImpl::to(torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(dtype, non_blocking);
+  index.set_data(index.to(torch::kLong));
+}
+
+void SpectralBranchImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  index.set_data(index.to(torch::kLong));
+}
+
 torch::Tensor SpectralBranchImpl::magnitudes(const torch::Tensor& x, int64_t scale) const {
   const int64_t window = base_window << scale;
   // Rectangular window, hop = window, no centring: |rfft| of each non-overlapping frame.

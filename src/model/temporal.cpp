@@ -1,6 +1,7 @@
 // Temporal-spatial branch: TemporalConv patch embedding and pre-norm transformer blocks.
 #include <torch/torch.h>
 
+#include "model/fused_attention.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -75,10 +76,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
     q = q_norm(q);
     k = k_norm(k);
   }
-  q = q * scale;
-  auto attn = torch::matmul(q, k.transpose(-2, -1)).softmax(-1);
-  attn = attn_drop(attn);
-  auto out = torch::matmul(attn, v).transpose(1, 2).reshape({batch, tokens, dim});
+  torch::Tensor weighted;
+  const bool attn_dropout_active = is_training() && attn_drop->options.p() > 0.0;
+  if (use_fused_kernel && !attn_dropout_active && detail::fused_attention_supported(q)) {
+    weighted = detail::fused_attention(q, k, v, scale);
+  } else {
+    auto attn = torch::matmul(q * scale, k.transpose(-2, -1)).softmax(-1);
+    weighted = torch::matmul(attn_drop(attn), v);
+  }
+  auto out = weighted.transpose(1, 2).reshape({batch, tokens, dim});
   return proj_drop(proj(out));
 }
 

@@ -1,0 +1,47 @@
+#pragma once
+// Model benchmarks: inference throughput, training-step time and peak memory, measured on
+// synthetic input of the configured shape.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "neurobolt/config.hpp"
+
+namespace neurobolt {
+
+struct ModelBenchOptions {
+  ModelConfig config;
+  int64_t batch = 16;
+  int warmup = 1;         // untimed iterations before measuring
+  int iterations = 3;     // timed iterations per phase
+  bool inference = true;
+  bool training = true;
+  std::string device = "cpu";
+  uint64_t seed = 0;
+  std::function<void(const std::string&)> progress;  // one line per finished iteration
+};
+
+struct PhaseResult {
+  bool ran = false;
+  double mean_s = 0, min_s = 0, max_s = 0;  // seconds per batch
+  long long peak_rss_bytes = 0;             // peak resident memory during the phase
+};
+
+struct ModelBenchResult {
+  std::string config_name;
+  int64_t batch = 0;
+  int threads = 0;
+  std::string blas;
+  std::string device;
+  int64_t parameters = 0;
+  PhaseResult inference;  // forward in eval mode without autograd
+  PhaseResult training;   // forward + MSE backward + AdamW step
+  double inference_windows_per_s() const { return inference.ran ? batch / inference.mean_s : 0.0; }
+};
+
+ModelBenchResult run_model_bench(const ModelBenchOptions& options);
+
+// Human-readable report of a result (several lines).
+std::string format_bench(const ModelBenchResult& result);
+
+}  // namespace neurobolt

@@ -1,0 +1,34 @@
+#pragma once
+// Process-wide compute settings: thread pools and the compute device.
+#include <string>
+
+namespace neurobolt {
+
+struct RuntimeOptions {
+  int threads = 0;             // intra-op threads; 0 = all cores
+  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+};
+
+struct RuntimeInfo {
+  int threads = 0;        // torch intra-op threads in use
+  int blas_threads = -1;  // OpenBLAS threads, -1 when not OpenBLAS
+  std::string device;     // normalised device string
+  std::string blas;       // BLAS library in use, e.g. "OpenBLAS 0.3.21 (pthread)"
+};
+
+// Applies the options (thread counts of torch and OpenBLAS) and checks the device; throws
+// DeviceError when a CUDA device is requested but unavailable.
+RuntimeInfo configure_runtime(const RuntimeOptions& options);
+
+// The settings in effect now (device is always "cpu" here).
+RuntimeInfo current_runtime();
+
+// Number of hardware threads (cores) available to this process.
+int available_cores();
+
+// Peak resident set size of this process in bytes (VmHWM), and a reset of that peak so a phase
+// of work can be measured on its own (Linux /proc/self/clear_refs; no-op elsewhere).
+long long peak_rss_bytes();
+void reset_peak_rss();
+
+}  // namespace neurobolt

@@ -1,0 +1,116 @@
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "neurobolt/bench.hpp"
+#include "neurobolt/model.hpp"
+#include "neurobolt/runtime.hpp"
+
+namespace neurobolt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+PhaseResult summarize(const std::vector<double>& seconds, long long peak) {
+  PhaseResult r;
+  r.ran = true;
+  r.mean_s = std::accumulate(seconds.begin(), seconds.end(), 0.0) / static_cast<double>(seconds.size());
+  r.min_s = *std::min_element(seconds.begin(), seconds.end());
+  r.max_s = *std::max_element(seconds.begin(), seconds.end());
+  r.peak_rss_bytes = peak;
+  return r;
+}
+
+double gib(long long bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
+
+}  // namespace
+
+ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
+  const torch::Device device(options.device);
+  torch::manual_seed(options.seed);
+  NeuroBOLT model(options.config);
+  model->to(device);
+
+  ModelBenchResult result;
+  const auto runtime = current_runtime();
+  result.config_name = options.config.name;
+  result.batch = options.batch;
+  result.threads = runtime.threads;
+  result.blas = runtime.blas;
+  result.device = device.str();
+  result.parameters = count_parameters(*model).total();
+
+  // EEG-like input scale: tens of microvolts.
+  auto input = torch::randn({options.batch, options.config.num_channels(), options.config.window_samples},
+                            torch::TensorOptions().device(device)) * 30.0;
+  auto target = torch::randn({options.batch, options.config.num_rois()}, torch::TensorOptions().device(device));
+  auto note = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
+
+  if (options.inference) {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    for (int i = 0; i < options.warmup; ++i) model->forward(input);
+    synchronize(device);
+    reset_peak_rss();
+    std::vector<double> times;
+    for (int i = 0; i < options.iterations; ++i) {
+      auto start = Clock::now();
+      model->forward(input);
+      synchronize(device);
+      times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      note(fmt::format("inference {}/{}: {:.3f} s ({:.2f} windows/s)", i + 1, options.iterations, times.back(),
+                       options.batch / times.back()));
+    }
+    result.inference = summarize(times, peak_rss_bytes());
+  }
+
+  if (options.training) {
+    model->train();
+    torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(5e-4).weight_decay(0.05));
+    auto step = [&] {
+      optimizer.zero_grad();
+      auto loss = torch::mse_loss(model->forward(input), target);
+      loss.backward();
+      optimizer.step();
+    };
+    for (int i = 0; i < options.warmup; ++i) step();
+    synchronize(device);
+    reset_peak_rss();
+    std::vector<double> times;
+    for (int i = 0; i < options.iterations; ++i) {
+      auto start = Clock::now();
+      step();
+      synchronize(device);
+      times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      note(fmt::format("training step {}/{}: {:.3f} s", i + 1, options.iterations, times.back()));
+    }
+    result.training = summarize(times, peak_rss_bytes());
+  }
+  return result;
+}
+
+std::string format_bench(const ModelBenchResult& r) {
+  std::string out = fmt::format("model      {} ({:.2f} M parameters), batch {}\n", r.config_name, r.parameters / 1e6, r.batch);
+  out += fmt::format("runtime    device {}, {} threads, {}\n", r.device, r.threads, r.blas);
+  if (r.inference.ran) {
+    out += fmt::format("inference  {:.2f} windows/s  ({:.3f} s/batch, min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
+                       r.inference_windows_per_s(), r.inference.mean_s, r.inference.min_s, r.inference.max_s,
+                       gib(r.inference.peak_rss_bytes));
+  }
+  if (r.training.ran) {
+    out += fmt::format("training   {:.3f} s/step (forward + MSE backward + AdamW; min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
+                       r.training.mean_s, r.training.min_s, r.training.max_s, gib(r.training.peak_rss_bytes));
+  }
+  return out;
+}
+
+}  // namespace neurobolt

@@ -1,0 +1,76 @@
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "neurobolt/checkpoint.hpp"
+#include "neurobolt/error.hpp"
+
+namespace neurobolt {
+namespace {
+
+bool has_extension(const std::string& path, const char* ext) {
+  return std::filesystem::path(path).extension() == ext;
+}
+
+ParameterCounts counts_for(const ModelConfig& config) {
+  NeuroBOLT model(config);
+  return count_parameters(*model);
+}
+
+}  // namespace
+
+ModelSummary summarize_model(const std::string& path_or_name) {
+  ModelSummary s;
+  std::error_code ec;
+  if (!std::filesystem::exists(path_or_name, ec)) {
+    const auto names = builtin_config_names();
+    if (std::find(names.begin(), names.end(), path_or_name) == names.end()) {
+      throw IoError(fmt::format("'{}': no such file, and not a built-in config ({})", path_or_name, fmt::join(names, ", ")));
+    }
+    s.source = "built-in config";
+    s.config = builtin_config(path_or_name);
+    s.parameters = counts_for(s.config);
+    return s;
+  }
+  if (has_extension(path_or_name, ".pth") || has_extension(path_or_name, ".pt")) {
+    auto imported = import_pth(path_or_name, ImportOptions{});
+    s.source = "PyTorch .pth";
+    s.config = imported.model->config();
+    s.parameters = count_parameters(*imported.model);
+    return s;
+  }
+  if (is_checkpoint_file(path_or_name)) {
+    s.source = "checkpoint";
+    auto model = load_checkpoint(path_or_name, &s.metadata_json);
+    s.config = model->config();
+    s.parameters = count_parameters(*model);
+    return s;
+  }
+  s.source = "config file";
+  s.config = ModelConfig::from_file(path_or_name);
+  s.parameters = counts_for(s.config);
+  return s;
+}
+
+std::string format_summary(const ModelSummary& s) {
+  const auto& c = s.config;
+  std::string out;
+  out += fmt::format("{} ({})\n", c.name, s.source);
+  out += fmt::format("input      {} channels x {} samples ({} s at {} Hz): {}\n", c.num_channels(), c.window_samples,
+                     c.window_seconds(), c.sample_rate, fmt::join(c.channels, " "));
+  out += fmt::format("output     {} ROI{}: {}\n", c.num_rois(), c.num_rois() == 1 ? "" : "s", fmt::join(c.rois, " "));
+  out += fmt::format("temporal   dim {}, {} blocks, {} heads, {} patches of {} samples\n", c.embed_dim, c.temporal.depth,
+                     c.temporal.heads, c.num_patches(), c.patch_size);
+  std::vector<int64_t> windows;
+  for (int64_t n = 0; n < c.spectral.scales; ++n) windows.push_back(c.spectral.base_window << n);
+  out += fmt::format("spectral   windows {} samples, {} layers, {} heads, {} tokens per channel\n", fmt::join(windows, "/"),
+                     c.spectral.depth, c.spectral.heads, c.spectral_tokens());
+  out += fmt::format("parameters temporal {}, spectral {}, head {}, total {}\n", s.parameters.temporal,
+                     s.parameters.spectral, s.parameters.head, s.parameters.total());
+  if (s.metadata_json != "{}") out += "metadata   " + s.metadata_json + "\n";
+  return out;
+}
+
+}  // namespace neurobolt

@@ -1,0 +1,91 @@
+#include "neurobolt/runtime.hpp"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "neurobolt/error.hpp"
+
+namespace neurobolt {
+namespace {
+
+// OpenBLAS is found at run time (LibTorch links whatever libblas.so.3 the system provides), so
+// its thread control is looked up dynamically rather than linked.
+template <typename Fn>
+Fn blas_symbol(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
+int available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+RuntimeInfo current_runtime() {
+  RuntimeInfo info;
+  info.threads = torch::get_num_threads();
+  using GetThreads = int (*)();
+  using GetConfig = char* (*)();
+  if (auto get = blas_symbol<GetThreads>("openblas_get_num_threads")) info.blas_threads = get();
+  if (auto config = blas_symbol<GetConfig>("openblas_get_config")) {
+    info.blas = fmt::format("OpenBLAS {}", config());
+  } else {
+    info.blas = "not OpenBLAS (reference BLAS is ~30x slower: install libopenblas0-pthread)";
+  }
+  info.device = "cpu";
+  return info;
+}
+
+RuntimeInfo configure_runtime(const RuntimeOptions& options) {
+  if (options.threads < 0) throw UsageError(fmt::format("--threads: expected 0 (all cores) or more, found {}", options.threads));
+  const int threads = options.threads == 0 ? available_cores() : options.threads;
+  torch::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  if (auto set = blas_symbol<SetThreads>("openblas_set_num_threads")) set(threads);
+  RuntimeInfo info = current_runtime();
+
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(options.device);
+  } catch (const std::exception&) {
+    throw UsageError(fmt::format("--device: expected cpu, cuda or cuda:N, found '{}'", options.device));
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw DeviceError(fmt::format("--device {}: no CUDA device is available (no GPU found, or LibTorch built without CUDA)",
+                                    options.device));
+    }
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count) {
+      throw DeviceError(fmt::format("--device {}: only {} CUDA device(s) present", options.device, count));
+    }
+  }
+  info.device = device.str();
+  return info;
+}
+
+long long peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<long long>(usage.ru_maxrss) * 1024;
+}
+
+void reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  if (clear) clear << "5";
+}
+
+}  // namespace neurobolt

@@ -1,0 +1,109 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "neurobolt/channels.hpp"
+#include "neurobolt/config.hpp"
+#include "neurobolt/error.hpp"
+#include "test_support.hpp"
+
+using namespace neurobolt;
+
+namespace {
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+TEST_CASE("built-in configs are the JSON files in models/", "[config]") {
+  for (const auto& name : builtin_config_names()) {
+    INFO(name);
+    auto from_file = ModelConfig::from_file((test::source_dir() / "models" / (name + ".json")).string());
+    CHECK(builtin_config(name) == from_file);
+  }
+  auto names = builtin_config_names();
+  CHECK(std::find(names.begin(), names.end(), "neurobolt-base") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "neurobolt-tiny") != names.end());
+}
+
+TEST_CASE("the base config is the paper's configuration", "[config]") {
+  auto c = builtin_config("neurobolt-base");
+  CHECK(c.sample_rate == 200);
+  CHECK(c.window_samples == 3200);
+  CHECK(c.window_seconds() == 16.0);
+  CHECK(c.embed_dim == 200);
+  CHECK(c.temporal.depth == 12);
+  CHECK(c.temporal.heads == 10);
+  CHECK(c.spectral.depth == 4);
+  CHECK(c.spectral.heads == 8);
+  CHECK(c.spectral.scales == 4);
+  CHECK(c.spectral_tokens() == 32);
+  CHECK(c.num_patches() == 16);
+  CHECK(c.channels == neurobolt_paper_channels());
+}
+
+TEST_CASE("configs round-trip through JSON", "[config]") {
+  auto c = builtin_config("neurobolt-tiny");
+  c.rois = {"V1", "thalamus"};
+  c.temporal.drop_path = 0.2;
+  auto back = ModelConfig::from_json(c.to_json(), "roundtrip");
+  CHECK(back == c);
+  CHECK(back.num_rois() == 2);
+}
+
+TEST_CASE("num_rois gives default names and must agree with rois", "[config]") {
+  auto j = builtin_config("neurobolt-tiny").to_json();
+  auto with_num = j.substr(0, j.rfind('}')) + ", \"num_rois\": 3}";
+  // rois is present with 1 name, so 3 disagrees.
+  CHECK_THROWS_WITH(ModelConfig::from_json(with_num, "x.json"),
+                    Catch::Contains("x.json") && Catch::Contains("num_rois") && Catch::Contains("length of 'rois' (1)"));
+  CHECK(default_roi_names(3) == std::vector<std::string>{"roi0", "roi1", "roi2"});
+}
+
+TEST_CASE("config errors name the key, the expectation and what was found", "[config]") {
+  const std::string base = builtin_config("neurobolt-tiny").to_json();
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    auto s = base;
+    auto pos = s.find(from);
+    REQUIRE(pos != std::string::npos);
+    return s.replace(pos, from.size(), to);
+  };
+  CHECK_THROWS_AS(ModelConfig::from_json("{", "bad.json"), ConfigError);
+  CHECK_THROWS_WITH(ModelConfig::from_json("{\"nmae\": \"x\"}", "bad.json"),
+                    Catch::Contains("bad.json") && Catch::Contains("unknown key 'nmae'"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"depth\": 2", "\"depht\": 2"), "c.json"),
+                    Catch::Contains("unknown key 'temporal.depht'"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"depth\": 2", "\"depth\": 0"), "c.json"),
+                    Catch::Contains("'temporal.depth'") && Catch::Contains("positive") && Catch::Contains("found 0"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"depth\": 2", "\"depth\": \"two\""), "c.json"),
+                    Catch::Contains("'temporal.depth'") && Catch::Contains("an integer"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"drop\": 0.1", "\"drop\": 1.5"), "c.json"),
+                    Catch::Contains("'temporal.drop'") && Catch::Contains("[0, 1)"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"FP1\"", "\"XYZ\""), "c.json"),
+                    Catch::Contains("'channels'") && Catch::Contains("unknown channel 'XYZ'"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"FP2\"", "\"fp1\""), "c.json"),
+                    Catch::Contains("'channels'") && Catch::Contains("twice"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"embed_dim\": 50", "\"embed_dim\": 64"), "c.json"),
+                    Catch::Contains("'embed_dim'") && Catch::Contains("found 64"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"window_samples\": 3200", "\"window_samples\": 3100"), "c.json"),
+                    Catch::Contains("'window_samples'") && Catch::Contains("multiple of patch_size"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"dim_head\": 25", "\"dim_head\": 20"), "c.json"),
+                    Catch::Contains("'spectral.dim_head'"));
+  CHECK_THROWS_AS(ModelConfig::from_file("/nonexistent/config.json"), IoError);
+  CHECK_THROWS_WITH(load_config("no-such-config"), Catch::Contains("neurobolt-base"));
+}
+
+TEST_CASE("channel names map to the LaBraM position vocabulary", "[config][channels]") {
+  CHECK(position_vocabulary().size() == 136);
+  CHECK(position_index("FP1") == 0);
+  CHECK(position_index("Fp1") == 0);
+  CHECK(position_index(" fp1. ") == 0);
+  CHECK(position_index("TP10") == 57);
+  CHECK(position_index("FTT9h") == position_index("FTT9H"));
+  CHECK_FALSE(position_index("EOG").has_value());
+  CHECK(normalize_channel_name(" Cz..") == "CZ");
+}

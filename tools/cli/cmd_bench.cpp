@@ -1,0 +1,42 @@
+// neurobolt bench: inference throughput, training-step time and peak memory of a model config.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "common.hpp"
+#include "neurobolt/bench.hpp"
+#include "neurobolt/config.hpp"
+
+namespace neurobolt::cli {
+
+void register_bench(CLI::App& app) {
+  struct Options {
+    std::string config = "neurobolt-base";
+    int64_t batch = 16;
+    int iterations = 3, warmup = 1;
+    std::string phase = "both";
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("bench", "Measure inference windows/s, training-step time and peak RSS");
+  cmd->add_option("--config", o->config, "Model config: JSON file or built-in name")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Windows per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--iterations", o->iterations, "Timed iterations per phase")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", o->warmup, "Untimed iterations before timing")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--phase", o->phase, "What to measure")->capture_default_str()->check(CLI::IsMember({"both", "inference", "training"}));
+  add_standard_options(*cmd);
+  cmd->callback([o] {
+    apply_runtime();
+    ModelBenchOptions options;
+    options.config = load_config(o->config);
+    options.batch = o->batch;
+    options.iterations = o->iterations;
+    options.warmup = o->warmup;
+    options.inference = o->phase != "training";
+    options.training = o->phase != "inference";
+    options.device = global_options().device;
+    options.progress = [](const std::string& line) { note(line); };
+    std::cout << format_bench(run_model_bench(options));
+  });
+}
+
+}  // namespace neurobolt::cli
