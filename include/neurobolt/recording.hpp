@@ -1,0 +1,70 @@
+#pragma once
+// One in-memory EEG recording, whatever file format it came from, and the readers that fill it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace neurobolt {
+
+enum class ChannelType { eeg, eog, ecg, emg, misc, trigger };
+const char* to_string(ChannelType type);
+
+struct Channel {
+  std::string name;
+  ChannelType type = ChannelType::eeg;
+  // Unit of the samples as stored in Recording::data. Voltages are always converted to
+  // microvolts ("uV"); other channels keep their physical unit as the file states it.
+  std::string unit = "uV";
+};
+
+struct Annotation {
+  double onset = 0.0;     // seconds from the first sample
+  double duration = 0.0;  // seconds (0 for instantaneous markers)
+  std::string label;      // e.g. "R128", "Scanner/Scan Start", "Stimulus/S  1"
+};
+
+// A stretch of time without samples in a discontinuous recording (EDF+D/BDF+D).
+struct Gap {
+  double onset = 0.0;     // seconds from the first sample: where the gap starts
+  double duration = 0.0;  // seconds
+};
+
+struct Recording {
+  std::string source;  // the file read
+  std::string format;  // "EDF", "EDF+C", "EDF+D", "BDF", "BDF+", "BrainVision", "EEGLAB"
+  double sample_rate = 0.0;  // Hz
+  std::string start_time;    // ISO 8601 local time of the first sample ("" if unknown)
+  std::vector<Channel> channels;
+  int64_t num_samples = 0;   // per channel
+  // Samples, channel-major: data[c * num_samples + s]. For discontinuous files, samples are
+  // placed at their true times and the gaps listed in `gaps` are filled with NaN.
+  std::vector<float> data;
+  std::vector<Annotation> annotations;
+  std::vector<Gap> gaps;
+  std::vector<std::string> warnings;  // tolerable oddities found while reading
+
+  int64_t num_channels() const { return static_cast<int64_t>(channels.size()); }
+  double duration() const { return sample_rate > 0 ? static_cast<double>(num_samples) / sample_rate : 0.0; }
+  const float* channel_data(int64_t c) const { return data.data() + c * num_samples; }
+  float* channel_data(int64_t c) { return data.data() + c * num_samples; }
+  // Index of a channel by exact name, or -1.
+  int64_t find_channel(const std::string& name) const;
+};
+
+struct ReadOptions {
+  // Channels to load by name (empty: all). Unknown names are an error naming them.
+  std::vector<std::string> channels;
+  // Read only the header, channel list and annotations; leave `data` empty (num_samples set).
+  bool header_only = false;
+};
+
+// Picks the reader from the extension (.edf .bdf .vhdr .set); an unknown extension is a
+// FormatError naming it. Missing files are IoErrors; corrupt content is a FormatError naming
+// the file, the field and what was expected versus found.
+Recording read_recording(const std::string& path, const ReadOptions& options = {});
+
+Recording read_edf(const std::string& path, const ReadOptions& options = {});          // EDF, EDF+, BDF, BDF+
+Recording read_brainvision(const std::string& path, const ReadOptions& options = {});  // .vhdr (+ .vmrk, data)
+Recording read_eeglab(const std::string& path, const ReadOptions& options = {});       // .set (+ .fdt)
+
+}  // namespace neurobolt
