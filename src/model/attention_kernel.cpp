@@ -127,19 +127,21 @@ NEUROBOLT_INLINE void accumulate_outer(const float* coef, const float* p, int64_
   }
 }
 
-// src [n x d] -> dst [d x np], zero-padded columns.
-NEUROBOLT_INLINE void transpose_padded(const float* src, int64_t n, int64_t d, int64_t np, float* dst) {
+// src [n x d] with row stride `stride` -> dst [d x np], zero-padded columns.
+NEUROBOLT_INLINE void transpose_padded(const float* src, int64_t stride, int64_t n, int64_t d, int64_t np, float* dst) {
   std::fill(dst, dst + d * np, 0.0f);
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t t = 0; t < d; ++t) dst[t * np + i] = src[i * d + t];
+    for (int64_t t = 0; t < d; ++t) dst[t * np + i] = src[i * stride + t];
   }
 }
 
-// Copies up to 4 rows [i0, i0+4) of an [n x d] array (times `scale`), zero-filling past n.
-NEUROBOLT_INLINE void load_rows(const float* src, int64_t i0, int64_t n, int64_t d, float scale, float* dst) {
+// Copies up to 4 rows [i0, i0+4) of an [n x d] array with row stride `stride` (times `scale`),
+// zero-filling past n.
+NEUROBOLT_INLINE void load_rows(const float* src, int64_t stride, int64_t i0, int64_t n, int64_t d, float scale,
+                                float* dst) {
   for (int r = 0; r < kRows; ++r) {
     const int64_t i = i0 + r;
-    for (int64_t t = 0; t < d; ++t) dst[r * d + t] = i < n ? src[i * d + t] * scale : 0.0f;
+    for (int64_t t = 0; t < d; ++t) dst[r * d + t] = i < n ? src[i * stride + t] * scale : 0.0f;
   }
 }
 
@@ -185,53 +187,56 @@ NEUROBOLT_INLINE void softmax_rows(float* s, int64_t n, int64_t np, int rows_val
 }  // namespace
 
 NEUROBOLT_ISA_CLONES
-void attention_forward_cpu(const AttentionShape& shape, const float* q, const float* k, const float* v, float* out,
-                           float* lse, int64_t begin, int64_t end) {
+void attention_forward_cpu(const AttentionShape& shape, ConstHeads q, ConstHeads k, ConstHeads v, Heads out, float* lse,
+                           int64_t begin, int64_t end) {
   const int64_t n = shape.tokens, d = shape.head_dim, np = padded(n);
   std::vector<float> kt(d * np), vt(d * np), qs(kRows * d), s(kRows * np), o(kRows * d);
   float lse_block[kRows];
-  for (int64_t h = begin; h < end; ++h) {
-    const int64_t offset = h * n * d;
-    transpose_padded(k + offset, n, d, np, kt.data());
-    transpose_padded(v + offset, n, d, np, vt.data());
+  for (int64_t bh = begin; bh < end; ++bh) {
+    const int64_t b = bh / shape.heads, h = bh % shape.heads;
+    transpose_padded(k.row(b, h), k.token, n, d, np, kt.data());
+    transpose_padded(v.row(b, h), v.token, n, d, np, vt.data());
+    float* out_head = out.row(b, h);
     for (int64_t i0 = 0; i0 < n; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, n - i0));
-      load_rows(q + offset, i0, n, d, shape.scale, qs.data());
+      load_rows(q.row(b, h), q.token, i0, n, d, shape.scale, qs.data());
       rows_times(qs.data(), kt.data(), d, np, s.data());
       softmax_rows(s.data(), n, np, rows, nullptr, lse_block);
       rows_dot(s.data(), vt.data(), d, np, o.data());
       for (int r = 0; r < rows; ++r) {
-        std::copy(o.data() + r * d, o.data() + (r + 1) * d, out + offset + (i0 + r) * d);
-        lse[h * n + i0 + r] = lse_block[r];
+        std::copy(o.data() + r * d, o.data() + (r + 1) * d, out_head + (i0 + r) * out.token);
+        lse[bh * n + i0 + r] = lse_block[r];
       }
     }
   }
 }
 
 NEUROBOLT_ISA_CLONES
-void attention_backward_cpu(const AttentionShape& shape, const float* q, const float* k, const float* v,
-                            const float* out, const float* lse, const float* grad_out, float* grad_q, float* grad_k,
-                            float* grad_v, int64_t begin, int64_t end) {
+void attention_backward_cpu(const AttentionShape& shape, ConstHeads q, ConstHeads k, ConstHeads v, ConstHeads out,
+                            const float* lse, ConstHeads grad_out, Heads grad_q, Heads grad_k, Heads grad_v,
+                            int64_t begin, int64_t end) {
   const int64_t n = shape.tokens, d = shape.head_dim, np = padded(n);
   std::vector<float> kt(d * np), vt(d * np), dkt(d * np), dvt(d * np);
   std::vector<float> qs(kRows * d), go(kRows * d), p(kRows * np), dp(kRows * np), dqs(kRows * d);
   float lse_block[kRows], delta[kRows];
-  for (int64_t h = begin; h < end; ++h) {
-    const int64_t offset = h * n * d;
-    transpose_padded(k + offset, n, d, np, kt.data());
-    transpose_padded(v + offset, n, d, np, vt.data());
+  for (int64_t bh = begin; bh < end; ++bh) {
+    const int64_t b = bh / shape.heads, h = bh % shape.heads;
+    transpose_padded(k.row(b, h), k.token, n, d, np, kt.data());
+    transpose_padded(v.row(b, h), v.token, n, d, np, vt.data());
     std::fill(dkt.begin(), dkt.end(), 0.0f);
     std::fill(dvt.begin(), dvt.end(), 0.0f);
+    const float* out_head = out.row(b, h);
+    float* dq_head = grad_q.row(b, h);
     for (int64_t i0 = 0; i0 < n; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, n - i0));
-      load_rows(q + offset, i0, n, d, shape.scale, qs.data());
-      load_rows(grad_out + offset, i0, n, d, 1.0f, go.data());
+      load_rows(q.row(b, h), q.token, i0, n, d, shape.scale, qs.data());
+      load_rows(grad_out.row(b, h), grad_out.token, i0, n, d, 1.0f, go.data());
       for (int r = 0; r < kRows; ++r) {
-        lse_block[r] = r < rows ? lse[h * n + i0 + r] : 0.0f;
+        lse_block[r] = r < rows ? lse[bh * n + i0 + r] : 0.0f;
         // delta_i = sum_t dO_it O_it = sum_j P_ij dP_ij (softmax backward's row term)
         float sum = 0.0f;
         if (r < rows) {
-          for (int64_t t = 0; t < d; ++t) sum += go[r * d + t] * out[offset + (i0 + r) * d + t];
+          for (int64_t t = 0; t < d; ++t) sum += go[r * d + t] * out_head[(i0 + r) * out.token + t];
         }
         delta[r] = sum;
       }
@@ -245,16 +250,18 @@ void attention_backward_cpu(const AttentionShape& shape, const float* q, const f
         const vf8 dr = broadcast(delta[r]);
         for (int64_t j = 0; j < np; j += 8) store(ds + j, load(pr + j) * (load(ds + j) - dr));
       }
-      rows_dot(dp.data(), kt.data(), d, np, dqs.data());        // dQs = dS K
+      rows_dot(dp.data(), kt.data(), d, np, dqs.data());          // dQs = dS K
       accumulate_outer(qs.data(), dp.data(), d, np, dkt.data());  // dK^T += Qs^T dS
       for (int r = 0; r < rows; ++r) {
-        for (int64_t t = 0; t < d; ++t) grad_q[offset + (i0 + r) * d + t] = dqs[r * d + t] * shape.scale;
+        for (int64_t t = 0; t < d; ++t) dq_head[(i0 + r) * grad_q.token + t] = dqs[r * d + t] * shape.scale;
       }
     }
+    float* dk_head = grad_k.row(b, h);
+    float* dv_head = grad_v.row(b, h);
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t t = 0; t < d; ++t) {
-        grad_k[offset + i * d + t] = dkt[t * np + i];
-        grad_v[offset + i * d + t] = dvt[t * np + i];
+        dk_head[i * grad_k.token + t] = dkt[t * np + i];
+        dv_head[i * grad_v.token + t] = dvt[t * np + i];
       }
     }
   }

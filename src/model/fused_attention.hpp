@@ -8,6 +8,8 @@ namespace neurobolt::detail {
 // True when the fused kernel handles these inputs (CPU, float32).
 bool fused_attention_supported(const torch::Tensor& q);
 
+// Inputs may be strided views (e.g. of one qkv projection); the result is a [B, H, N, d] view of
+// a token-major [B, N, H, d] tensor, so transpose(1, 2) of it is contiguous.
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale);
 
 // The same computation from standard ops (any device and dtype; materialises N x N weights).

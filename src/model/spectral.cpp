@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "model/fused_mlp.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -53,7 +54,10 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, const SpectralConfig& config) {
   w2 = register_module("w2", torch::nn::Linear(dim * config.ff_mult, dim));
 }
 
-torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) { return w2(dropout(torch::gelu(w1(x)))); }
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  if (is_training() && dropout->options.p() > 0.0) return w2(dropout(torch::gelu(w1(x))));
+  return detail::fused_mlp(x, w1->weight, w1->bias, w2->weight, w2->bias);
+}
 
 SpectralBranchImpl::SpectralBranchImpl(const ModelConfig& config)
     : base_window(config.spectral.base_window),

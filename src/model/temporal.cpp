@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "model/fused_attention.hpp"
+#include "model/fused_mlp.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -14,14 +15,16 @@ torch::nn::LayerNorm make_layer_norm(int64_t dim, double eps) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps).elementwise_affine(true));
 }
 
-// Stochastic depth: drops whole samples of a residual branch, rescaling the survivors.
-torch::Tensor stochastic_depth(const torch::Tensor& x, double p, bool training) {
-  if (!training || p <= 0.0) return x;
-  const double keep = 1.0 - p;
-  std::vector<int64_t> shape(x.dim(), 1);
-  shape[0] = x.size(0);
-  auto mask = torch::empty(shape, x.options()).bernoulli_(keep);
-  return x.div(keep) * mask;
+// Residual branch scaling: layer scale gamma (if any) and stochastic depth, which drops whole
+// samples of the branch and rescales the survivors by 1/keep. Both are folded into one
+// [B, 1, D] factor so that autograd keeps only the branch output, not scaled copies of it.
+torch::Tensor scale_branch(const torch::Tensor& branch, const torch::Tensor& gamma, double drop_path, bool training) {
+  const bool dropping = training && drop_path > 0.0;
+  if (!dropping) return gamma.defined() ? gamma * branch : branch;
+  const double keep = 1.0 - drop_path;
+  auto factor = torch::empty({branch.size(0), 1, 1}, branch.options()).bernoulli_(keep).div_(keep);
+  if (gamma.defined()) factor = factor * gamma;
+  return branch * factor;
 }
 }  // namespace
 
@@ -94,7 +97,9 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden, double p) {
   drop = register_module("drop", torch::nn::Dropout(p));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return drop(fc2(torch::gelu(fc1(x)))); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return drop(detail::fused_mlp(x, fc1->weight, fc1->bias, fc2->weight, fc2->bias));
+}
 
 BlockImpl::BlockImpl(int64_t dim, const TemporalConfig& config, double drop_path_rate) : drop_path(drop_path_rate) {
   if (config.layer_scale > 0) {
@@ -108,12 +113,8 @@ BlockImpl::BlockImpl(int64_t dim, const TemporalConfig& config, double drop_path
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
-  auto a = attn(norm1(input));
-  if (gamma_1.defined()) a = gamma_1 * a;
-  auto x = input + stochastic_depth(a, drop_path, is_training());
-  auto m = mlp(norm2(x));
-  if (gamma_2.defined()) m = gamma_2 * m;
-  return x + stochastic_depth(m, drop_path, is_training());
+  auto x = input + scale_branch(attn(norm1(input)), gamma_1, drop_path, is_training());
+  return x + scale_branch(mlp(norm2(x)), gamma_2, drop_path, is_training());
 }
 
 }  // namespace neurobolt

@@ -3,11 +3,13 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "process_setup.hpp"
 #include <c10/util/Exception.h>
 
 #include "neurobolt/error.hpp"
 
 int main(int argc, char** argv) {
+  neurobolt::cli::ensure_thread_environment(argv);
   CLI::App app{"neurobolt: EEG-to-fMRI synthesis with the NeuroBOLT model (Li et al., NeurIPS 2024)", "neurobolt"};
   app.set_version_flag("--version", std::string("neurobolt ") + NEUROBOLT_VERSION);
   app.require_subcommand(1);
