@@ -42,11 +42,19 @@ class TemporalConvImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TemporalConv);
 
+// The LayerNorm applied before a sub-layer (pre-norm), passed in so that the sub-layer can fuse
+// it (see src/model/fused_layers.hpp); an undefined weight means none.
+struct PreNorm {
+  torch::Tensor weight, bias;
+  double eps = 1e-5;
+  static PreNorm of(const torch::nn::LayerNorm& norm);
+};
+
 // Multi-head self-attention with optional q/k LayerNorm ("attn").
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(int64_t dim, const TemporalConfig& config);
-  torch::Tensor forward(const torch::Tensor& x);  // [B, N, dim]
+  torch::Tensor forward(const torch::Tensor& x, const PreNorm& pre_norm = {});  // [B, N, dim]
 
   int64_t heads, head_dim;
   double scale;
@@ -62,7 +70,7 @@ TORCH_MODULE(Attention);
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t dim, int64_t hidden, double drop);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, const PreNorm& pre_norm = {});
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
   torch::nn::Dropout drop{nullptr};
 };
@@ -88,7 +96,7 @@ TORCH_MODULE(Block);
 class LinearSelfAttentionImpl : public torch::nn::Module {
  public:
   LinearSelfAttentionImpl(int64_t dim, const SpectralConfig& config);
-  torch::Tensor forward(const torch::Tensor& x);  // [B, N, dim]
+  torch::Tensor forward(const torch::Tensor& x, const PreNorm& pre_norm = {});  // [B, N, dim]
   int64_t heads, dim_head;
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
   torch::nn::Dropout dropout{nullptr};
@@ -98,7 +106,7 @@ TORCH_MODULE(LinearSelfAttention);
 class FeedForwardImpl : public torch::nn::Module {
  public:
   FeedForwardImpl(int64_t dim, const SpectralConfig& config);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, const PreNorm& pre_norm = {});
   torch::nn::Linear w1{nullptr}, w2{nullptr};
   torch::nn::Dropout dropout{nullptr};
 };

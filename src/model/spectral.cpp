@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "model/fused_mlp.hpp"
+#include "model/fused_layers.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -37,12 +37,17 @@ LinearSelfAttentionImpl::LinearSelfAttentionImpl(int64_t dim, const SpectralConf
   dropout = register_module("dropout", torch::nn::Dropout(config.attn_out_drop));
 }
 
-torch::Tensor LinearSelfAttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t batch = x.size(0), tokens = x.size(1);
-  auto split = [&](const torch::Tensor& t) { return t.view({batch, tokens, heads, dim_head}).transpose(1, 2); };
-  auto q = split(to_q(x)).softmax(-1) * (1.0 / std::sqrt(static_cast<double>(dim_head)));
-  auto k = split(to_k(x)).softmax(-2);
-  auto v = split(to_v(x));
+torch::Tensor LinearSelfAttentionImpl::forward(const torch::Tensor& x, const PreNorm& pre_norm) {
+  const int64_t batch = x.size(0), tokens = x.size(1), inner = heads * dim_head;
+  // q, k and v from one projection with the three weights stacked.
+  auto qkv = detail::layer_norm_linear(x, detail::norm_params(pre_norm),
+                                       torch::cat({to_q->weight, to_k->weight, to_v->weight}), torch::Tensor());
+  auto split = [&](int64_t part) {
+    return qkv.narrow(-1, part * inner, inner).view({batch, tokens, heads, dim_head}).transpose(1, 2);
+  };
+  auto q = split(0).softmax(-1) * (1.0 / std::sqrt(static_cast<double>(dim_head)));
+  auto k = split(1).softmax(-2);
+  auto v = split(2);
   auto context = torch::matmul(k.transpose(-2, -1), v);  // [B, H, dh, dh]
   auto out = torch::matmul(q, context).transpose(1, 2).reshape({batch, tokens, heads * dim_head});
   return dropout(to_out(out));
@@ -54,9 +59,14 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, const SpectralConfig& config) {
   w2 = register_module("w2", torch::nn::Linear(dim * config.ff_mult, dim));
 }
 
-torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  if (is_training() && dropout->options.p() > 0.0) return w2(dropout(torch::gelu(w1(x))));
-  return detail::fused_mlp(x, w1->weight, w1->bias, w2->weight, w2->bias);
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x, const PreNorm& pre_norm) {
+  if (is_training() && dropout->options.p() > 0.0) {
+    auto y = pre_norm.weight.defined()
+                 ? torch::layer_norm(x, {x.size(-1)}, pre_norm.weight, pre_norm.bias, pre_norm.eps)
+                 : x;
+    return w2(dropout(torch::gelu(w1(y))));
+  }
+  return detail::layer_norm_mlp(x, detail::norm_params(pre_norm), w1->weight, w1->bias, w2->weight, w2->bias);
 }
 
 SpectralBranchImpl::SpectralBranchImpl(const ModelConfig& config)
@@ -151,8 +161,8 @@ torch::Tensor SpectralBranchImpl::forward(const torch::Tensor& x, const ForwardT
   auto h = tokens(x);
   if (tap) tap("mss_tokens_in", h);
   for (size_t i = 0; i < attention_layers.size(); ++i) {
-    h = h + attention_layers[i](attention_norms[i](h));
-    h = h + feedforward_layers[i](feedforward_norms[i](h));
+    h = h + attention_layers[i](h, PreNorm::of(attention_norms[i]));
+    h = h + feedforward_layers[i](h, PreNorm::of(feedforward_norms[i]));
   }
   if (tap) tap("mss_tokens_out", h);
   return h.mean(1);

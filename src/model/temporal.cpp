@@ -2,7 +2,7 @@
 #include <torch/torch.h>
 
 #include "model/fused_attention.hpp"
-#include "model/fused_mlp.hpp"
+#include "model/fused_layers.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -26,7 +26,30 @@ torch::Tensor scale_branch(const torch::Tensor& branch, const torch::Tensor& gam
   if (gamma.defined()) factor = factor * gamma;
   return branch * factor;
 }
+// Identity whose backward makes the incoming gradient contiguous. The token rearrangement after
+// the temporal convolutions hands the last GELU a permuted (channels-last) gradient, and
+// LibTorch 1.13's float32 CPU GELU backward returns zeros or garbage for that layout (float64 is
+// right; found by comparing float32 with float64 gradients, tested in test_model.cpp).
+struct ContiguousGrad : torch::autograd::Function<ContiguousGrad> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) { return x.view_as(x); }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext*,
+                                               torch::autograd::tensor_list grad) {
+    return {grad[0].contiguous()};
+  }
+};
+
+torch::Tensor contiguous_grad(const torch::Tensor& x) {
+  return torch::GradMode::is_enabled() && x.requires_grad() ? ContiguousGrad::apply(x) : x;
+}
 }  // namespace
+
+PreNorm PreNorm::of(const torch::nn::LayerNorm& norm) {
+  return PreNorm{norm->weight, norm->bias, norm->options.eps()};
+}
+
+namespace detail {
+NormParams norm_params(const PreNorm& p) { return NormParams{p.weight, p.bias, p.eps}; }
+}  // namespace detail
 
 TemporalConvImpl::TemporalConvImpl(const ModelConfig& config) {
   const int64_t c = config.temporal.conv_channels;
@@ -45,7 +68,7 @@ torch::Tensor TemporalConvImpl::forward(const torch::Tensor& patches) {
   auto x = patches.reshape({batch, 1, patches.size(1) * patches.size(2), patches.size(3)});
   x = torch::gelu(norm1(conv1(x)));
   x = torch::gelu(norm2(conv2(x)));
-  x = torch::gelu(norm3(conv3(x)));
+  x = contiguous_grad(torch::gelu(norm3(conv3(x))));
   // [B, conv_channels, rows, steps] -> [B, rows, steps * conv_channels] (time-major features).
   return x.permute({0, 2, 3, 1}).reshape({batch, x.size(2), x.size(3) * x.size(1)});
 }
@@ -66,12 +89,12 @@ AttentionImpl::AttentionImpl(int64_t dim, const TemporalConfig& config)
   proj_drop = register_module("proj_drop", torch::nn::Dropout(config.drop));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const PreNorm& pre_norm) {
   const int64_t batch = x.size(0), tokens = x.size(1), dim = x.size(2);
   torch::Tensor bias;
   if (q_bias.defined()) bias = torch::cat({q_bias, torch::zeros_like(v_bias), v_bias});
   // Feature index of the qkv output is s*dim + h*head_dim + d for s in {q, k, v}.
-  auto qkv_out = torch::linear(x, qkv->weight, bias)
+  auto qkv_out = detail::layer_norm_linear(x, detail::norm_params(pre_norm), qkv->weight, bias)
                      .view({batch, tokens, 3, heads, head_dim})
                      .permute({2, 0, 3, 1, 4});  // [3, B, H, N, hd]
   auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
@@ -97,8 +120,8 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden, double p) {
   drop = register_module("drop", torch::nn::Dropout(p));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return drop(detail::fused_mlp(x, fc1->weight, fc1->bias, fc2->weight, fc2->bias));
+torch::Tensor MlpImpl::forward(const torch::Tensor& x, const PreNorm& pre_norm) {
+  return drop(detail::layer_norm_mlp(x, detail::norm_params(pre_norm), fc1->weight, fc1->bias, fc2->weight, fc2->bias));
 }
 
 BlockImpl::BlockImpl(int64_t dim, const TemporalConfig& config, double drop_path_rate) : drop_path(drop_path_rate) {
@@ -113,8 +136,8 @@ BlockImpl::BlockImpl(int64_t dim, const TemporalConfig& config, double drop_path
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
-  auto x = input + scale_branch(attn(norm1(input)), gamma_1, drop_path, is_training());
-  return x + scale_branch(mlp(norm2(x)), gamma_2, drop_path, is_training());
+  auto x = input + scale_branch(attn(input, PreNorm::of(norm1)), gamma_1, drop_path, is_training());
+  return x + scale_branch(mlp(x, PreNorm::of(norm2)), gamma_2, drop_path, is_training());
 }
 
 }  // namespace neurobolt

@@ -1,0 +1,95 @@
+#include "model/fused_layers.hpp"
+
+#include <torch/torch.h>
+
+namespace neurobolt::detail {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+torch::Tensor plain_forward(const torch::Tensor& x, const NormParams& norm, const torch::Tensor& w1,
+                            const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2) {
+  auto y = norm.weight.defined() ? torch::layer_norm(x, {x.size(-1)}, norm.weight, norm.bias, norm.eps) : x;
+  auto h = torch::linear(y, w1, b1);
+  return w2.defined() ? torch::linear(torch::gelu(h), w2, b2) : h;
+}
+
+// Absent optional inputs travel as empty tensors: LibTorch 1.13's Function::apply records the
+// device of every tensor argument and cannot take undefined ones.
+torch::Tensor or_empty(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.defined() ? t : torch::empty({0}, like.options());
+}
+bool present(const torch::Tensor& t) { return t.defined() && t.numel() > 0; }
+torch::Tensor if_present(const torch::Tensor& t) { return present(t) ? t : torch::Tensor(); }
+
+// Inputs: x, norm weight, norm bias, eps, w1, b1, w2, b2 (norm, b1 and w2/b2 may be empty).
+struct NormMlp : torch::autograd::Function<NormMlp> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& norm_weight_in,
+                               const torch::Tensor& norm_bias_in, double eps, const torch::Tensor& w1,
+                               const torch::Tensor& b1_in, const torch::Tensor& w2_in, const torch::Tensor& b2_in) {
+    const auto norm_weight = if_present(norm_weight_in), norm_bias = if_present(norm_bias_in);
+    const auto b1 = if_present(b1_in), w2 = if_present(w2_in), b2 = if_present(b2_in);
+    const int64_t width = x.size(-1);
+    torch::Tensor y = x, mean, rstd;
+    if (norm_weight.defined()) std::tie(y, mean, rstd) = at::native_layer_norm(x, {width}, norm_weight, norm_bias, eps);
+    auto hidden = torch::linear(y, w1, b1);
+    torch::Tensor out = w2.defined() ? torch::linear(torch::gelu(hidden), w2, b2) : hidden;
+    ctx->save_for_backward({x, mean, rstd, norm_weight, norm_bias, w1, w2, w2.defined() ? hidden : torch::Tensor()});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["has_b1"] = b1.defined();
+    ctx->saved_data["has_b2"] = b2.defined();
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &mean = saved[1], &rstd = saved[2], &norm_weight = saved[3], &norm_bias = saved[4],
+               &w1 = saved[5], &w2 = saved[6], &hidden = saved[7];
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const int64_t width = x.size(-1);
+    auto grad = grad_outputs[0].reshape({-1, grad_outputs[0].size(-1)});
+
+    torch::Tensor grad_w2, grad_b2, grad_hidden;
+    if (w2.defined()) {
+      auto hidden_2d = hidden.reshape({-1, hidden.size(-1)});
+      grad_w2 = grad.t().mm(torch::gelu(hidden_2d));
+      if (ctx->saved_data["has_b2"].toBool()) grad_b2 = grad.sum(0);
+      grad_hidden = torch::gelu_backward(grad.mm(w2), hidden_2d);
+    } else {
+      grad_hidden = grad;
+    }
+    const bool normed = norm_weight.defined();
+    auto y = normed ? std::get<0>(at::native_layer_norm(x, {width}, norm_weight, norm_bias, eps)) : x;
+    auto grad_w1 = grad_hidden.t().mm(y.reshape({-1, width}));
+    torch::Tensor grad_b1 = ctx->saved_data["has_b1"].toBool() ? grad_hidden.sum(0) : torch::Tensor();
+    auto grad_y = grad_hidden.mm(w1).reshape(x.sizes());
+    torch::Tensor grad_x = grad_y, grad_norm_weight, grad_norm_bias;
+    if (normed) {
+      std::tie(grad_x, grad_norm_weight, grad_norm_bias) = at::native_layer_norm_backward(
+          grad_y, x, {width}, mean, rstd, norm_weight, norm_bias, {true, true, true});
+    }
+    return {grad_x, grad_norm_weight, grad_norm_bias, torch::Tensor(), grad_w1, grad_b1, grad_w2, grad_b2};
+  }
+};
+
+torch::Tensor dispatch(const torch::Tensor& x, const NormParams& norm, const torch::Tensor& w1, const torch::Tensor& b1,
+                       const torch::Tensor& w2, const torch::Tensor& b2) {
+  if (!torch::GradMode::is_enabled()) return plain_forward(x, norm, w1, b1, w2, b2);
+  return NormMlp::apply(x, or_empty(norm.weight, x), or_empty(norm.bias, x), norm.eps, w1, or_empty(b1, x),
+                        or_empty(w2, x), or_empty(b2, x));
+}
+
+}  // namespace
+
+torch::Tensor layer_norm_linear(const torch::Tensor& x, const NormParams& norm, const torch::Tensor& w,
+                                const torch::Tensor& b) {
+  return dispatch(x, norm, w, b, torch::Tensor(), torch::Tensor());
+}
+
+torch::Tensor layer_norm_mlp(const torch::Tensor& x, const NormParams& norm, const torch::Tensor& w1,
+                             const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2) {
+  return dispatch(x, norm, w1, b1, w2, b2);
+}
+
+}  // namespace neurobolt::detail
