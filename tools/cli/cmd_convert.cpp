@@ -20,8 +20,7 @@ void register_convert(CLI::App& app) {
   auto* cmd = app.add_subcommand("convert", "Import a PyTorch .pth (reference NeuroBOLT or LaBraM) as a neurobolt checkpoint");
   cmd->add_option("INPUT", o->input, "PyTorch file: a state dict, an OrderedDict state dict, or a training checkpoint "
                                      "with the weights under 'model'/'module'")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   cmd->add_option("OUTPUT", o->output, "neurobolt checkpoint to write (HDF5, e.g. model.h5)")->required();
   cmd->add_option("--from", o->from, "What INPUT is: neurobolt (the reference model) or labram (LaBraM pre-training "
                                      "weights for the temporal branch; the rest is freshly initialised)")

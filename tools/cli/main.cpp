@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help/--version exit 0; every real parse error is the documented usage status 2.
+    return app.exit(e) == 0 ? 0 : static_cast<int>(neurobolt::ErrorKind::usage);
   } catch (const neurobolt::Error& e) {
     std::cerr << "neurobolt: " << neurobolt::to_string(e.kind()) << ": " << e.what() << std::endl;
     return e.exit_code();

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# CLI tests: run the real neurobolt binary on small inputs and check exit status and output.
+# Usage: cli_test.sh NEUROBOLT_BINARY SOURCE_DIR SHARED_DIR CASE
+set -u
+bin=$1 src=$2 shared=$3 case=$4
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fixture=$shared/fixtures/neurobolt_ref/neurobolt_r4_perturbed.pth
+micro_config=$src/tests/data/neurobolt-micro.json
+pth=$src/tests/data/pth
+
+fail() { echo "FAIL: $*"; exit 1; }
+# run EXPECTED_STATUS CMD...: runs the command, keeps stdout/stderr, checks the status.
+run() {
+  local expected=$1; shift
+  "$@" >"$work/out" 2>"$work/err"
+  local status=$?
+  if [ "$status" -ne "$expected" ]; then
+    echo "--- stdout"; cat "$work/out"; echo "--- stderr"; cat "$work/err"
+    fail "'$*' exited $status, expected $expected"
+  fi
+}
+has() { grep -q -- "$2" "$work/$1" || { cat "$work/$1"; fail "$1 lacks '$2'"; }; }
+one_line_error() {
+  [ "$(wc -l <"$work/err")" -eq 1 ] || { cat "$work/err"; fail "expected a one-line error"; }
+}
+
+case $case in
+  help)
+    run 0 "$bin" --help; has out convert; has out bench; has out info; has out "Exit status"
+    run 0 "$bin" bench --help; has out "--batch"; has out "16"; has out "--threads"; has out "--force"
+    run 0 "$bin" --version; has out "neurobolt 0."
+    run 2 "$bin"
+    run 2 "$bin" no-such-command
+    run 2 "$bin" bench --threads -1 ;;
+  info)
+    run 0 "$bin" info neurobolt-base; has out "total 7906985"; has out "temporal 5819936"; has out "spectral 2086848"
+    run 0 "$bin" info neurobolt-tiny --json; has out '"embed_dim": 50'
+    run 0 "$bin" info "$micro_config"; has out "2 ROIs: V1 thalamus"
+    run 0 "$bin" info --channels; has out "TP10"
+    run 3 "$bin" info no-such-model; has err "no-such-model"; one_line_error
+    printf '{"name": "x", "embed_dimm": 3}' >"$work/bad.json"
+    run 5 "$bin" info "$work/bad.json"; has err "unknown key 'embed_dimm'"; has err "bad.json"; one_line_error ;;
+  convert)
+    run 0 "$bin" convert "$fixture" "$work/ref.h5"; has out "294 weights loaded, 4 ROIs"
+    run 0 "$bin" info "$work/ref.h5"; has out "4 ROIs"; has out "(checkpoint)"; has out "imported_from"
+    if command -v h5ls >/dev/null; then
+      h5ls "$work/ref.h5/model" >"$work/ls" || fail "h5ls cannot read the checkpoint"
+      grep -q "blocks.11.mlp.fc2.weight" "$work/ls" || fail "h5ls does not list the weights"
+    fi
+    run 3 "$bin" convert "$fixture" "$work/ref.h5"; has err "already exists"; has err "--force"; one_line_error
+    run 0 "$bin" convert "$fixture" "$work/ref.h5" --force --rois V1,V2,thalamus,precuneus
+    run 0 "$bin" info "$work/ref.h5"; has out "V1 V2 thalamus precuneus"
+    run 0 "$bin" convert "$pth/neurobolt_micro_training.pth" "$work/micro.h5" --config "$micro_config"
+    has err "skipped non-tensor entry optimizer (dict)"; has err "args (argparse.Namespace)"
+    run 0 "$bin" convert "$pth/labram_micro.pth" "$work/labram.h5" --from labram --config "$micro_config" --seed 4
+    has err "student.lm_head.weight"; has err "freshly initialised" ;;
+  convert_errors)
+    run 3 "$bin" convert "$work/missing.pth" "$work/o.h5"; has err "missing.pth"; one_line_error
+    echo "not a checkpoint" >"$work/text.pth"
+    run 4 "$bin" convert "$work/text.pth" "$work/o.h5"; has err "text.pth"; one_line_error
+    head -c 100000 "$fixture" >"$work/truncated.pth"
+    run 4 "$bin" convert "$work/truncated.pth" "$work/o.h5"; has err "truncated.pth"
+    # The micro weights do not fit the base config: every problem is listed.
+    run 5 "$bin" convert "$pth/neurobolt_micro_training.pth" "$work/o.h5"
+    has err "missing from the checkpoint"; has err "shape or dtype mismatch"
+    run 5 "$bin" convert "$fixture" "$work/o.h5" --rois only_one; has err "head.weight"
+    run 2 "$bin" convert "$fixture" "$work/o.h5" --from tensorflow
+    [ ! -e "$work/o.h5" ] || fail "a failed convert left an output behind"
+    ls "$work" | grep -q tmp && fail "a failed convert left a temporary file" || true ;;
+  bench)
+    run 0 "$bin" bench --config neurobolt-tiny --batch 2 --iterations 1 --warmup 0 --threads 1
+    has out "windows/s"; has out "s/step"; has out "peak RSS"; has out "1 threads"; has err "inference 1/1"
+    run 0 "$bin" bench --config neurobolt-tiny --batch 1 --iterations 1 --warmup 0 --phase inference -q
+    [ ! -s "$work/err" ] || fail "--quiet printed to stderr"
+    if ! command -v nvidia-smi >/dev/null; then
+      run 6 "$bin" bench --config neurobolt-tiny --device cuda; has err "CUDA"; one_line_error
+    fi
+    run 2 "$bin" bench --device tpu ;;
+  *) fail "unknown case $case" ;;
+esac
+echo "ok: $case"
