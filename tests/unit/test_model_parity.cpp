@@ -157,3 +157,29 @@ TEST_CASE("input channels are matched by name, in any order", "[model]") {
   auto missing = input.narrow(1, 1, input.size(1) - 1);
   CHECK_THROWS_WITH(ref.model->forward(missing, shuffled), Catch::Contains("TP10") && Catch::Contains("lacks"));
 }
+
+// Not part of the default run: prints every stage's max abs error for reports.
+//   neurobolt_tests "[.parity-report]" -s
+TEST_CASE("parity report", "[.parity-report]") {
+  auto& ref = reference();
+  torch::NoGradGuard no_grad;
+  auto x_uv = read_tensor(ref.io, "x_flat") * 100.0;
+  ref.model->forward(x_uv, [&](std::string_view name, const torch::Tensor& value) {
+    const std::string key(name);
+    if (ref.io.exists("/" + key)) {
+      std::cout << fmt::format("{:16s} max |ours - reference| = {:.3g}\n", key, max_abs_diff(value, read_tensor(ref.io, key)));
+    }
+  });
+  auto x = read_tensor(ref.io, "x_flat");
+  auto& mss = *ref.model->mss_module;
+  for (int64_t n = 0; n < 4; ++n) {
+    auto mags = mss.magnitudes(x, n);
+    std::cout << fmt::format("mss_ch0_stft_mag_s{} max |ours - reference| = {:.3g}\n", n,
+                             max_abs_diff(mags.select(1, 0).transpose(1, 2),
+                                          read_tensor(ref.io, fmt::format("mss_ch0_stft_mag_s{}", n))));
+  }
+  auto x64 = read_tensor(ref.io, "x_flat", torch::kDouble);
+  std::cout << fmt::format("output (float32) vs output_f64: {:.3g}\n",
+                           max_abs_diff(ref.model->forward(x64.to(torch::kFloat) * 100.0),
+                                        read_tensor(ref.io, "output_f64", torch::kDouble)));
+}

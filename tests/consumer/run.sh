@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs this build into a temporary prefix, then builds and runs tests/consumer/app against
+# it with find_package(neurobolt): the "link neurobolt into your own C++ program" path.
+set -euo pipefail
+build_dir=$1 app_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >"$work/install.log"
+cmake -S "$app_dir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/configure.log" \
+  || { cat "$work/configure.log"; exit 1; }
+cmake --build "$work/build" -j2 >"$work/build.log" || { cat "$work/build.log"; exit 1; }
+mkdir -p "$work/out"
+"$work/build/consumer" "$work/out"
