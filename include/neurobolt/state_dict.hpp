@@ -22,11 +22,14 @@ struct LoadReport {
   bool complete() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   // Multi-line human-readable listing of every non-loaded key.
   std::string describe() const;
+  // One line: the counts and the first few keys of each kind.
+  std::string summary() const;
 };
 
 // Copies every state-dict tensor whose name and shape match into the model (dtype converted for
-// floating-point tensors). With `strict`, a state dict that is not an exact match throws
-// ConfigError listing the missing, unexpected and mismatched keys, and the model is unchanged.
+// floating-point tensors). With `strict`, a state dict that is not an exact match throws a
+// one-line ConfigError summarising the missing, unexpected and mismatched keys (the first few
+// of each; load non-strictly and use LoadReport::describe for all), and the model is unchanged.
 LoadReport load_state_dict(NeuroBOLTImpl& model, const StateDict& state, bool strict);
 
 }  // namespace neurobolt

@@ -75,6 +75,21 @@ std::string LoadReport::describe() const {
   return out;
 }
 
+std::string LoadReport::summary() const {
+  static constexpr size_t kShown = 3;
+  std::vector<std::string> parts;
+  auto add = [&parts](const char* what, const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    std::vector<std::string> shown(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(std::min(kShown, keys.size())));
+    std::string more = keys.size() > kShown ? fmt::format(", ... {} more", keys.size() - kShown) : "";
+    parts.push_back(fmt::format("{} {} ({}{})", keys.size(), what, fmt::join(shown, "; "), more));
+  };
+  add("missing from the checkpoint", missing);
+  add("not in the model", unexpected);
+  add("with another shape or dtype", mismatched);
+  return parts.empty() ? "all keys match" : fmt::format("{}", fmt::join(parts, ", "));
+}
+
 LoadReport load_state_dict(NeuroBOLTImpl& model, const StateDict& state, bool strict) {
   auto target = state_dict(model);
   std::map<std::string, torch::Tensor> wanted;
@@ -105,7 +120,9 @@ LoadReport load_state_dict(NeuroBOLTImpl& model, const StateDict& state, bool st
     if (!seen.count(name)) report.missing.push_back(name);
   }
   if (strict && !report.complete()) {
-    throw ConfigError(fmt::format("state dict does not match model '{}':\n{}", model.config().name, report.describe()));
+    throw ConfigError(fmt::format("state dict does not match model '{}': {} (--partial loads what fits and lists "
+                                  "every key)",
+                                  model.config().name, report.summary()));
   }
   torch::NoGradGuard no_grad;
   for (auto& [dst, src] : copies) dst.copy_(src);

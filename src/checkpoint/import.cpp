@@ -88,8 +88,8 @@ ImportResult import_pth(const std::string& path, const ImportOptions& options) {
       }
       result.report.missing = missing;
       if (!options.partial && !result.report.complete()) {
-        throw ConfigError(fmt::format("LaBraM weights do not fit the temporal branch of '{}':\n{}", config.name,
-                                      result.report.describe()));
+        throw ConfigError(fmt::format("LaBraM weights do not fit the temporal branch of '{}': {}", config.name,
+                                      result.report.summary()));
       }
       result.notes.push_back("spectral branch, fc_norm and head freshly initialised (seed " +
                              std::to_string(options.seed) + ")");
