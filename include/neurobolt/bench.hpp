@@ -44,4 +44,24 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options);
 // Human-readable report of a result (several lines).
 std::string format_bench(const ModelBenchResult& result);
 
+// Reading speed of the EEG readers (torch-free: src/io/read_bench.cpp).
+struct ReadBenchResult {
+  std::string path;
+  std::string format;      // Recording::format
+  int64_t file_bytes = 0;  // the files read: EDF/BDF file, .vhdr + .vmrk + data file, .set + .fdt
+  int64_t channels = 0;
+  int64_t samples = 0;     // per channel
+  int repeats = 0;
+  double best_s = 0, mean_s = 0;  // seconds per read_recording call
+  double mb_per_s() const { return best_s > 0 ? file_bytes / best_s / 1e6 : 0.0; }
+  double samples_per_s() const { return best_s > 0 ? static_cast<double>(channels) * samples / best_s : 0.0; }
+};
+
+// Reads `path` with read_recording `repeats` times after one untimed read (so the timed reads
+// find the file in the page cache, as repeated reads in a pipeline do). MB/s = bytes / best time.
+ReadBenchResult bench_read_recording(const std::string& path, int repeats);
+
+// Human-readable report (several lines).
+std::string format_read_bench(const ReadBenchResult& result);
+
 }  // namespace neurobolt

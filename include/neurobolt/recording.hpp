@@ -21,6 +21,11 @@ struct Annotation {
   double onset = 0.0;     // seconds from the first sample
   double duration = 0.0;  // seconds (0 for instantaneous markers)
   std::string label;      // e.g. "R128", "Scanner/Scan Start", "Stimulus/S  1"
+  // The marker type where the format has one (BrainVision: "Stimulus", "Scanner", ...), else "".
+  // BrainVision labels are always "<type>/<description>" (as MNE-Python writes them).
+  std::string type;
+  // The label without its "<type>/" prefix: "Scan Start" for "Scanner/Scan Start".
+  std::string description() const;
 };
 
 // A stretch of time without samples in a discontinuous recording (EDF+D/BDF+D).
@@ -56,6 +61,9 @@ struct ReadOptions {
   std::vector<std::string> channels;
   // Read only the header, channel list and annotations; leave `data` empty (num_samples set).
   bool header_only = false;
+  // An annotation that starts after the last sample is an error naming it. With this set it is
+  // left out with a warning instead (what MNE-Python does).
+  bool drop_annotations_after_end = false;
 };
 
 // Picks the reader from the extension (.edf .bdf .vhdr .set); an unknown extension is a

@@ -1,4 +1,5 @@
-// neurobolt bench: inference throughput, training-step time and peak memory of a model config.
+// neurobolt bench: inference throughput, training-step time and peak memory of a model config,
+// or (--read FILE) the reading speed of an EEG file.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -15,16 +16,26 @@ void register_bench(CLI::App& app) {
     int64_t batch = 16;
     int iterations = 3, warmup = 1;
     std::string phase = "both";
+    std::string read;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("bench", "Measure inference windows/s, training-step time and peak RSS");
+  auto* cmd = app.add_subcommand("bench", "Measure inference windows/s, training-step time and peak RSS, or (--read) EEG reading speed");
   cmd->add_option("--config", o->config, "Model config: JSON file or built-in name")->capture_default_str();
   cmd->add_option("--batch", o->batch, "Windows per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--iterations", o->iterations, "Timed iterations per phase")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--iterations", o->iterations, "Timed iterations per phase (timed reads with --read)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", o->warmup, "Untimed iterations before timing")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--phase", o->phase, "What to measure")->capture_default_str()->check(CLI::IsMember({"both", "inference", "training"}));
+  cmd->add_option("--read", o->read,
+                  "Instead of the model, time reading this EEG file (.edf .bdf .vhdr .set) --iterations times: "
+                  "MB/s, samples/s, file size")
+      ->check(CLI::ExistingFile);
   add_standard_options(*cmd);
   cmd->callback([o] {
+    if (!o->read.empty()) {
+      note(fmt::format("reading '{}' {} times after one untimed read", o->read, o->iterations));
+      std::cout << format_read_bench(bench_read_recording(o->read, static_cast<int>(o->iterations)));
+      return;
+    }
     apply_runtime();
     ModelBenchOptions options;
     options.config = load_config(o->config);

@@ -1,0 +1,319 @@
+// EEGLAB .set files (MATLAB v5, v7 or v7.3/HDF5, read with matio), the data either in the .set
+// or in a separate .fdt file (float32, channels x points, column-major: multiplexed).
+//
+// The fields may sit in a struct variable "EEG" (pop_saveset) or be top-level variables (newer
+// EEGLAB writes v7.3 files that way); both are read. Continuous data only: epoched files
+// (trials > 1) are refused. EEGLAB data are in microvolts. Channel names come from
+// chanlocs.labels, types from chanlocs.type when set ("EEG", "EOG", "ECG"/"EKG", "EMG", else
+// misc), otherwise from the name (channel_type_from_name: "EOG1" is EOG; MNE-Python calls every
+// EEGLAB channel EEG). Events: the label is the event type (a string, or a number written as
+// text), onset (latency - 1) / srate with 1-based fractional latencies, duration / srate.
+#include <fmt/format.h>
+#include <matio.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "io/reader_common.hpp"
+#include "neurobolt/error.hpp"
+#include "neurobolt/recording.hpp"
+
+namespace neurobolt {
+namespace {
+
+// matio reads v7.3 files through HDF5, which is not thread-safe in Debian's serial build.
+std::mutex& matio_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+void silence_matio() {
+  static std::once_flag once;
+  std::call_once(once, [] { Mat_LogInitFunc("neurobolt", [](int, char*) {}); });
+}
+
+struct MatCloser {
+  void operator()(mat_t* m) const { Mat_Close(m); }
+};
+struct VarFreer {
+  void operator()(matvar_t* v) const { Mat_VarFree(v); }
+};
+using MatFile = std::unique_ptr<mat_t, MatCloser>;
+using MatVar = std::unique_ptr<matvar_t, VarFreer>;
+
+std::size_t element_count(const matvar_t* v) {
+  if (!v || v->rank <= 0 || !v->dims) return 0;
+  std::size_t n = 1;
+  for (int i = 0; i < v->rank; ++i) n *= v->dims[i];
+  return n;
+}
+
+bool is_numeric(const matvar_t* v) {
+  return v && v->class_type >= MAT_C_DOUBLE && v->class_type <= MAT_C_UINT64 && !v->isComplex && v->data;
+}
+
+// Numeric values converted to double, in MATLAB's column-major order.
+std::vector<double> numbers(const matvar_t* v) {
+  std::vector<double> out;
+  if (!is_numeric(v)) return out;
+  const std::size_t n = element_count(v);
+  out.resize(n);
+  auto copy = [&](auto tag) {
+    using T = decltype(tag);
+    const auto* p = static_cast<const T*>(v->data);
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(p[i]);
+  };
+  switch (v->data_type) {
+    case MAT_T_DOUBLE: copy(double{}); break;
+    case MAT_T_SINGLE: copy(float{}); break;
+    case MAT_T_INT8: copy(int8_t{}); break;
+    case MAT_T_UINT8: copy(uint8_t{}); break;
+    case MAT_T_INT16: copy(int16_t{}); break;
+    case MAT_T_UINT16: copy(uint16_t{}); break;
+    case MAT_T_INT32: copy(int32_t{}); break;
+    case MAT_T_UINT32: copy(uint32_t{}); break;
+    case MAT_T_INT64: copy(int64_t{}); break;
+    case MAT_T_UINT64: copy(uint64_t{}); break;
+    default: out.clear(); break;
+  }
+  return out;
+}
+
+std::optional<std::string> text(const matvar_t* v) {
+  if (!v || v->class_type != MAT_C_CHAR) return std::nullopt;
+  const std::size_t n = element_count(v);
+  if (n == 0 || !v->data) return std::string();
+  std::string out;
+  if (v->data_size == 1) {
+    out.assign(static_cast<const char*>(v->data), n);
+    if (!io::is_valid_utf8(out)) out = io::latin1_to_utf8(out);
+  } else if (v->data_size == 2) {
+    const auto* p = static_cast<const uint16_t*>(v->data);
+    for (std::size_t i = 0; i < n; ++i) {
+      const uint32_t c = p[i];
+      if (c < 0x80) {
+        out.push_back(static_cast<char>(c));
+      } else if (c < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+      } else {
+        out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+      }
+    }
+  } else {
+    return std::nullopt;
+  }
+  return std::string(io::trim(out));
+}
+
+// The EEG fields, from the struct "EEG" or from top-level variables.
+class Fields {
+ public:
+  Fields(mat_t* mat, const std::string& path) : mat_(mat), path_(path) {
+    eeg_.reset(Mat_VarRead(mat_, "EEG"));
+    if (eeg_ && eeg_->class_type != MAT_C_STRUCT) {
+      io::fail_field(path_, "variable 'EEG'", "a struct", "another MATLAB class");
+    }
+  }
+
+  // nullptr when absent.
+  const matvar_t* get(const char* name) {
+    if (eeg_) return Mat_VarGetStructFieldByName(eeg_.get(), name, 0);
+    auto it = loose_.find(name);
+    if (it != loose_.end()) return it->second.get();
+    matvar_t* v = Mat_VarRead(mat_, name);
+    return loose_.emplace(name, MatVar(v)).first->second.get();
+  }
+
+  double number(const char* name) {
+    const matvar_t* v = get(name);
+    auto values = numbers(v);
+    if (values.size() != 1) {
+      io::fail_field(path_, fmt::format("field '{}'", name), "a number",
+                     v ? fmt::format("{} values", values.size()) : std::string("no such field"));
+    }
+    return values[0];
+  }
+
+ private:
+  mat_t* mat_;
+  const std::string& path_;
+  MatVar eeg_;
+  std::map<std::string, MatVar> loose_;
+};
+
+const matvar_t* struct_field(const matvar_t* s, const char* name, std::size_t index) {
+  if (!s || s->class_type != MAT_C_STRUCT) return nullptr;
+  return Mat_VarGetStructFieldByName(const_cast<matvar_t*>(s), name, index);
+}
+
+ChannelType type_from_eeglab(const std::string& type, const std::string& name) {
+  const std::string t = io::lowercase(type);
+  if (t.empty()) return io::channel_type_from_name(name);
+  if (t == "eeg") return ChannelType::eeg;
+  if (t == "eog" || t == "heog" || t == "veog") return ChannelType::eog;
+  if (t == "ecg" || t == "ekg") return ChannelType::ecg;
+  if (t == "emg") return ChannelType::emg;
+  if (t == "stim" || t == "trigger") return ChannelType::trigger;
+  return ChannelType::misc;
+}
+
+int64_t positive_count(double value, const std::string& path, const char* field) {
+  if (!(value >= 1) || value != std::floor(value) || value > 1e12) {
+    io::fail_field(path, fmt::format("field '{}'", field), "a positive integer", fmt::format("{}", value));
+  }
+  return static_cast<int64_t>(value);
+}
+
+// The .fdt named in the "data" field, next to the .set. Like MNE-Python: the old transposed
+// ".dat" format is refused; when the named file is missing, "<set name>.fdt" is used if present.
+std::string data_file_path(const std::string& set_path, const std::string& name, std::vector<std::string>& warnings) {
+  namespace fs = std::filesystem;
+  const fs::path named = fs::path(set_path).parent_path() / fs::path(name).filename();
+  const std::string extension = io::lowercase(named.extension().string());
+  if (extension == ".dat") {
+    io::fail_field(set_path, "field 'data'", "an .fdt file (the old .dat layout is not supported; resave in EEGLAB)",
+                   fmt::format("'{}'", name));
+  }
+  if (extension != ".fdt") {
+    io::fail_field(set_path, "field 'data'", "an .fdt file name or a numeric matrix",
+                   fmt::format("'{}'", io::printable(name)));
+  }
+  std::error_code ec;
+  if (fs::is_regular_file(named, ec)) return named.string();
+  const fs::path fallback = fs::path(set_path).replace_extension(".fdt");
+  if (fs::is_regular_file(fallback, ec)) {
+    warnings.push_back(fmt::format("data file '{}' named in the .set not found; read '{}'", name, fallback.string()));
+    return fallback.string();
+  }
+  throw IoError(
+      fmt::format("'{}': the data file is missing: tried '{}' and '{}'", set_path, named.string(), fallback.string()));
+}
+
+}  // namespace
+
+Recording read_eeglab(const std::string& path, const ReadOptions& options) {
+  Recording rec;
+  rec.source = path;
+  rec.format = "EEGLAB";
+  io::regular_file_size(path);  // IoError for a missing file
+  silence_matio();
+  std::lock_guard<std::mutex> lock(matio_mutex());
+  MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
+  if (!mat) io::fail_format(path, "not a MATLAB .mat file (v5, v7 or v7.3) that matio can open");
+  Fields f(mat.get(), path);
+
+  const int64_t nbchan = positive_count(f.number("nbchan"), path, "nbchan");
+  const int64_t pnts = positive_count(f.number("pnts"), path, "pnts");
+  int64_t values = 0;
+  if (__builtin_mul_overflow(nbchan, pnts, &values) || values > (int64_t{1} << 40)) {
+    io::fail_field(path, "fields 'nbchan' x 'pnts'", "at most 2^40 samples", fmt::format("{} x {}", nbchan, pnts));
+  }
+  if (f.get("trials") && f.number("trials") != 1) {
+    io::fail_field(path, "field 'trials'", "1 (continuous data; epoched data are not supported)",
+                   fmt::format("{}", f.number("trials")));
+  }
+  const double srate = f.number("srate");
+  if (!(std::isfinite(srate) && srate > 0)) {
+    io::fail_field(path, "field 'srate'", "a positive sampling rate in Hz", fmt::format("{}", srate));
+  }
+  rec.sample_rate = srate;
+  rec.num_samples = pnts;
+
+  // Channels.
+  std::vector<Channel> all(static_cast<std::size_t>(nbchan));
+  const matvar_t* chanlocs = f.get("chanlocs");
+  const std::size_t located = chanlocs && chanlocs->class_type == MAT_C_STRUCT ? element_count(chanlocs) : 0;
+  if (located != 0 && located != static_cast<std::size_t>(nbchan)) {
+    io::fail_field(path, "field 'chanlocs'", fmt::format("{} entries (nbchan)", nbchan), std::to_string(located));
+  }
+  if (located == 0) rec.warnings.push_back("no chanlocs: channels are named by number");
+  for (int64_t c = 0; c < nbchan; ++c) {
+    auto& ch = all[static_cast<std::size_t>(c)];
+    ch.unit = "uV";
+    if (located) {
+      ch.name = text(struct_field(chanlocs, "labels", static_cast<std::size_t>(c))).value_or("");
+      const std::string type = text(struct_field(chanlocs, "type", static_cast<std::size_t>(c))).value_or("");
+      ch.type = type_from_eeglab(type, ch.name);
+    }
+    if (ch.name.empty()) ch.name = std::to_string(c + 1);
+    if (!located) ch.type = io::channel_type_from_name(ch.name);
+  }
+  const std::vector<int64_t> picked = io::select_channels(all, options, path);
+  for (auto p : picked) rec.channels.push_back(all[static_cast<std::size_t>(p)]);
+
+  // Events.
+  const matvar_t* events = f.get("event");
+  if (events && events->class_type == MAT_C_STRUCT) {
+    const std::size_t n = element_count(events);
+    for (std::size_t i = 0; i < n; ++i) {
+      Annotation a;
+      const matvar_t* type = struct_field(events, "type", i);
+      if (auto label = text(type)) {
+        a.label = *label;
+      } else if (auto value = numbers(type); value.size() == 1) {
+        a.label = fmt::format("{}", value[0]);
+      }
+      const auto latency = numbers(struct_field(events, "latency", i));
+      if (latency.size() != 1 || !std::isfinite(latency[0])) {
+        io::fail_field(path, fmt::format("event {} ('{}') latency", i + 1, a.label), "a sample number",
+                       latency.empty() ? std::string("none") : fmt::format("{} values", latency.size()));
+      }
+      a.onset = (latency[0] - 1.0) / srate;
+      const auto duration = numbers(struct_field(events, "duration", i));
+      if (duration.size() == 1 && std::isfinite(duration[0])) a.duration = duration[0] / srate;
+      rec.annotations.push_back(std::move(a));
+    }
+  }
+
+  if (!options.header_only) {
+    const matvar_t* data = f.get("data");
+    std::vector<float> frames;  // nbchan x pnts, column-major (sample-major)
+    if (auto file = text(data)) {
+      const std::string fdt = data_file_path(path, *file, rec.warnings);
+      const int64_t size = io::regular_file_size(fdt);
+      const int64_t expected = nbchan * pnts * 4;
+      if (size != expected) {
+        io::fail_field(
+            fdt, "file size",
+            fmt::format("{} bytes ({} channels x {} points x float32, as '{}' says)", expected, nbchan, pnts, path),
+            fmt::format("{} bytes", size));
+      }
+      frames.resize(static_cast<std::size_t>(nbchan * pnts));
+      io::FileDescriptor fd(fdt);
+      io::read_exact(fd.get(), frames.data(), static_cast<std::size_t>(expected), 0, fdt);
+    } else if (is_numeric(data)) {
+      const std::size_t n = element_count(data);
+      if (data->rank < 2 || data->dims[0] != static_cast<std::size_t>(nbchan) ||
+          n != static_cast<std::size_t>(nbchan * pnts)) {
+        io::fail_field(path, "field 'data'", fmt::format("a {} x {} matrix (nbchan x pnts)", nbchan, pnts),
+                       fmt::format("{} values with {} rows", n, data->rank >= 1 ? data->dims[0] : 0));
+      }
+      const auto values = numbers(data);
+      frames.assign(values.begin(), values.end());
+    } else {
+      io::fail_field(path, "field 'data'", "a numeric matrix or the name of an .fdt file",
+                     data ? "another MATLAB class" : "no such field");
+    }
+    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * pnts));
+    for (std::size_t k = 0; k < picked.size(); ++k) {
+      float* out = rec.channel_data(static_cast<int64_t>(k));
+      for (int64_t s = 0; s < pnts; ++s) out[s] = frames[static_cast<std::size_t>(s * nbchan + picked[k])];
+    }
+  }
+
+  io::ValidationRules rules;
+  rules.check_finite = true;
+  rules.drop_after_end = options.drop_annotations_after_end;
+  io::validate_recording(rec, rules);
+  return rec;
+}
+
+}  // namespace neurobolt

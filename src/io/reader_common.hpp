@@ -1,0 +1,74 @@
+#pragma once
+// What the EEG readers share: error messages in one shape, units, channel types from names,
+// text decoding, channel selection, and the checks every Recording passes before it is returned.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "neurobolt/recording.hpp"
+
+namespace neurobolt::io {
+
+// FormatError "'<path>': <field>: expected <expected>, found <found>".
+[[noreturn]] void fail_field(const std::string& path, const std::string& field, const std::string& expected,
+                             const std::string& found);
+// FormatError "'<path>': <message>".
+[[noreturn]] void fail_format(const std::string& path, const std::string& message);
+
+// Size of a regular file in bytes; IoError when it is missing, not a file or unreadable.
+int64_t regular_file_size(const std::string& path);
+// The whole file; IoError when missing or unreadable.
+std::string read_file_bytes(const std::string& path);
+// Reads exactly `size` bytes at `offset` of an open descriptor; IoError on a short read.
+void read_exact(int fd, void* buffer, std::size_t size, int64_t offset, const std::string& path);
+
+// Owns a read-only file descriptor.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(const std::string& path);  // IoError when it cannot be opened
+  ~FileDescriptor();
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Microvolts per unit for a voltage unit ("V", "mV", "uV", "µV", "nV"; the micro sign may be
+// U+00B5 or U+03BC), nullopt for anything else (a non-voltage channel keeps its unit).
+std::optional<double> microvolts_per_unit(std::string_view unit);
+
+// The type a channel name implies when the format does not say: EOG, ECG/EKG and EMG anywhere in
+// the name (case-insensitive: "VEOGo", "Ekg1", "EMG chin"), trigger for "Status", "Trigger" or a
+// name containing "TRIG" or starting with "STI"; EEG otherwise.
+ChannelType channel_type_from_name(std::string_view name);
+
+std::string_view trim(std::string_view text);
+std::string lowercase(std::string_view text);
+bool is_valid_utf8(std::string_view text);
+std::string latin1_to_utf8(std::string_view text);
+// Text with non-printable bytes escaped (\xNN), cut to `max_length` characters, for messages.
+std::string printable(std::string_view text, std::size_t max_length = 60);
+
+// Indices of the channels to load, in the order requested (all, in file order, when
+// options.channels is empty). Unknown or ambiguous names are a ConfigError naming them.
+std::vector<int64_t> select_channels(const std::vector<Channel>& channels, const ReadOptions& options,
+                                     const std::string& path);
+
+struct ValidationRules {
+  bool allow_no_channels = false;  // an annotation-only EDF+ file (e.g. a hypnogram)
+  bool length_known = true;        // false: a header-only read that could not learn the sample count
+  bool check_finite = false;       // float sample formats: NaN/Inf samples are an error
+  bool drop_after_end = false;     // ReadOptions::drop_annotations_after_end
+};
+
+// Checks shared by all readers, run on the finished recording: a positive finite sampling rate,
+// at least one channel, data of the right size, finite samples (when asked), annotations inside
+// the recording (an event after the end is an error naming it, or left out with a warning when
+// asked; one before the start is a warning). Sorts annotations by onset (stable).
+void validate_recording(Recording& recording, const ValidationRules& rules = {});
+
+}  // namespace neurobolt::io
