@@ -28,5 +28,7 @@ void note(const std::string& line);
 void register_info(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_prepare(CLI::App& app);
+void register_simulate(CLI::App& app);
 
 }  // namespace neurobolt::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   neurobolt::cli::register_info(app);
   neurobolt::cli::register_convert(app);
   neurobolt::cli::register_bench(app);
+  neurobolt::cli::register_prepare(app);
+  neurobolt::cli::register_simulate(app);
 
   try {
     app.parse(argc, argv);

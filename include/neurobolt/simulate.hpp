@@ -1,0 +1,264 @@
+#pragma once
+// A simultaneous EEG-fMRI simulator with known ground truth, for tests, demos, benchmarks, study
+// sizing and teaching (`neurobolt simulate`).
+//
+// What one run is made of (src/sim/simulate_run.cpp has the details and the literature):
+//  - sources: current dipoles in the brain, each with rhythms in the classic bands (a Gaussian
+//    spectral peak per band) whose amplitudes fluctuate slowly (log-normal envelopes with a
+//    source-specific timescale, plus an optional shared "vigilance" fluctuation), and a 1/f
+//    background; plus randomly placed background dipoles with 1/f activity;
+//  - EEG: the dipoles projected to the electrodes through a multi-shell spherical head (the
+//    exact series solution), re-referenced (FCz by default), plus sensor noise, mains, blinks,
+//    muscle bursts and residual pulse artefacts; an ECG channel when asked for;
+//  - fMRI: per ROI a neural drive = a weighted sum of band powers of chosen sources (the part
+//    the EEG can see) + a slow process the EEG cannot see, convolved with SPM's canonical HRF
+//    (per-ROI and per-subject timing), sampled at the volume times, plus physiological
+//    (autocorrelated, partly shared) noise, drift and thermal noise at a chosen SNR;
+//  - scanner volume triggers as annotations of the EEG.
+// Everything follows from SimulationConfig::seed: each (subject, session, run) has its own
+// random streams, so results do not depend on threads or on the order runs are made in.
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "neurobolt/recording.hpp"
+#include "neurobolt/signal.hpp"
+
+namespace neurobolt {
+
+// The classic EEG bands.
+enum class Band { delta, theta, alpha, beta, gamma };
+constexpr int kNumBands = 5;
+const char* to_string(Band band);
+// "alpha" -> Band::alpha; a ConfigError naming the known bands otherwise.
+Band band_from_string(const std::string& name);
+
+struct BandRange {
+  double low_hz = 0.0;
+  double high_hz = 0.0;
+};
+// delta 1-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-45 Hz.
+BandRange band_range(Band band);
+
+// One value per band, in Band order.
+using PerBand = std::array<double, kNumBands>;
+
+// A brain region that generates EEG: a current dipole at a fixed place.
+struct SimSource {
+  std::string name;
+  // mm, in the head coordinates of the standard montages (montage.hpp: x right, y nasion, z vertex).
+  std::array<double, 3> position{0.0, 0.0, 0.0};
+  std::array<double, 3> orientation{0.0, 0.0, 1.0};  // direction of the moment (normalised on use)
+  PerBand amplitude{};              // RMS dipole moment of each band's rhythm, nA m (0: no such rhythm)
+  PerBand peak_hz{};                // centre of each band's spectral peak, Hz (inside the band)
+  double background = 0.0;          // RMS dipole moment of the 1/f background activity, nA m
+  double envelope_timescale = 8.0;  // s: correlation time of the slow amplitude fluctuations
+};
+
+// A source `depth_mm` below the scalp under electrode `anchor` (a 10-05 name) of the template
+// head, its moment tilted `tilt_deg` from radial (outward) towards electrode `toward` (radial
+// when `toward` is empty). Tangential moments (90 degrees) model sources in sulcal walls.
+SimSource source_below(const std::string& name, const std::string& anchor, double depth_mm,
+                       const std::string& toward = "", double tilt_deg = 0.0);
+
+// How an ROI's BOLD follows the power of one band of one source.
+struct RoiCoupling {
+  std::string source;  // a SimSource name
+  Band band = Band::alpha;
+  double weight = 0.0;  // relative; negative: BOLD falls when the band's power rises
+};
+
+struct SimRoi {
+  std::string name;
+  std::vector<RoiCoupling> couplings;
+  // Share (0..1) of the neural drive's variance that the coupled band powers make up; the rest
+  // is a slow process the EEG cannot see. 0 for an ROI without EEG-visible drive.
+  double eeg_fraction = 0.0;
+  double snr_scale = 1.0;          // the ROI's SNR is SimulationConfig::snr times this
+  double amplitude = 1.0;          // percent signal change per unit (standard deviation) of drive
+  double hidden_timescale = 10.0;  // s: correlation time of the EEG-invisible part of the drive
+  signal::HrfParams hrf;           // the ROI's haemodynamic response (SPM's spm_hrf parameters)
+};
+
+// Concentric spheres fitted to the electrode template, innermost first. Defaults: MNE-Python's
+// make_sphere_model (brain, CSF, skull, scalp; skull/brain conductivity ratio 1/82, close to
+// Rush & Driscoll's 1/80).
+struct HeadModel {
+  std::vector<double> relative_radii{0.90, 0.92, 0.97, 1.0};   // of the scalp radius
+  std::vector<double> conductivities{0.33, 1.0, 0.004, 0.33};  // S/m
+};
+
+// Artefacts added to the EEG; an amplitude or rate of 0 turns one off.
+struct SimArtefacts {
+  double blink_rate = 10.0;        // blinks per minute (Poisson)
+  double blink_amplitude = 150.0;  // uV at Fp1/Fp2
+  double muscle_rate = 2.0;        // bursts per minute (Poisson), left or right temporalis
+  double muscle_amplitude = 15.0;  // uV RMS at the electrodes nearest the muscle
+  double mains_amplitude = 1.0;    // uV, typical per-channel amplitude at the power-line frequency
+  double pulse_amplitude = 3.0;    // uV, typical residual pulse (ballistocardiogram) artefact
+};
+
+// How subjects differ (drawn once per subject).
+struct SubjectVariability {
+  double peak_jitter_hz = 0.8;         // SD of the individual alpha frequency; other peaks scale along
+  double amplitude_jitter = 0.2;       // SD of log rhythm amplitudes, per source and band
+  double hrf_delay_jitter = 0.5;       // s: SD of each ROI's HRF peak (and undershoot) delay
+  int background_sources = 16;         // randomly placed dipoles with 1/f activity only
+  double background_amplitude = 10.0;  // their RMS moment, nA m
+};
+
+struct SimulationConfig {
+  int subjects = 4;
+  int sessions = 0;              // 0: no session level (sub-*/eeg); otherwise ses-1..ses-N
+  int runs = 1;                  // per subject and session
+  double minutes = 8.0;          // per run; rounded to whole seconds
+  double sample_rate = 250.0;    // Hz, a whole number
+  double repetition_time = 2.0;  // s
+  double first_volume = 5.0;     // s from the first EEG sample to the first volume trigger
+  std::string trigger_label = "R128";
+  std::string task = "rest";
+  std::vector<std::string> channels;  // 10-05 electrode names, plus ECG/EOG channels by name
+  std::string reference = "FCz";      // an electrode (then not a channel itself) or "average"
+  std::vector<SimSource> sources;
+  std::vector<SimRoi> rois;
+  double snr = 1.0;  // BOLD: SD of the noiseless signal / SD of the noise, per run and ROI
+  uint64_t seed = 0;
+
+  double envelope_variability = 0.4;  // SD of the log amplitude of every rhythm
+  double vigilance = 0.3;             // SD of the shared vigilance signal in log amplitude; 0: none
+  double vigilance_timescale = 60.0;  // s
+  // How each band's log amplitude follows vigilance (alpha rises, delta/theta fall with alertness).
+  PerBand vigilance_loading{-0.5, -0.5, 1.0, 0.3, 0.0};
+  PerBand peak_width_hz{0.5, 0.6, 0.8, 2.5, 3.0};  // SD of the Gaussian spectral peak per band
+  double aperiodic_exponent = 1.0;                 // the background's spectrum falls as 1/f^exponent
+  double sensor_noise = 1.0;                       // uV RMS, white, per channel
+  double power_line_frequency = 50.0;              // Hz
+  SimArtefacts artefacts;
+  SubjectVariability variability;
+  HeadModel head;
+
+  // The BOLD noise: shares of its variance; thermal (white) noise has the rest.
+  double physio_share = 0.5;      // AR(1) physiological noise, half of it shared by all ROIs
+  double physio_timescale = 4.0;  // s
+  double drift_share = 0.15;      // slow drift (linear + cosines with periods > run length/2)
+
+  std::string pipeline = "neurobolt-sim";  // derivatives/<pipeline> (targets), <pipeline>-truth
+  bool write_nifti = false;                // also a small 4-D BOLD image per run and a label atlas
+  int threads = 0;  // runs made in parallel, 0: all cores (no effect on results; not in the JSON)
+
+  // The presets: mr32 channels, default_sources(), roi16.
+  static SimulationConfig defaults();
+};
+
+// Channel presets: "mr32" (a 32-channel MR cap, BrainCap MR layout: 31 EEG + ECG, FCz reference),
+// "neurobolt26" (the 26 EEG channels of the NeuroBOLT paper's data and models/neurobolt-base.json,
+// plus ECG) and "1020" (the 19 classic 10-20 electrodes). A ConfigError lists the presets for an
+// unknown name.
+std::vector<std::string> channel_preset(const std::string& name);
+std::vector<std::string> channel_preset_names();
+// ROI presets: "roi16" (16 named ROIs with couplings from the EEG-fMRI literature, including ROIs
+// without EEG-visible drive). The couplings name sources of default_sources().
+std::vector<SimRoi> roi_preset(const std::string& name);
+std::vector<std::string> roi_preset_names();
+// Seven sources: occipital, parietal, motor_L, motor_R, frontal, temporal_L, temporal_R.
+std::vector<SimSource> default_sources();
+
+// Throws ConfigError naming the field, what was expected and what was found.
+void validate(const SimulationConfig& config);
+
+// The config as JSON (every field but `threads`), and back. Unknown keys are a ConfigError naming them;
+// missing keys keep their defaults (SimulationConfig::defaults() for channels/sources/rois).
+std::string to_json(const SimulationConfig& config);
+SimulationConfig simulation_config_from_json(const std::string& text, const std::string& source = "config");
+
+// One simulated run, in memory.
+struct SimulatedRun {
+  std::string subject;  // "01"
+  std::string session;  // "" without sessions, else "1", "2", ...
+  std::string run;      // "1"
+  std::string label;    // "sub-01 run-1" (with " ses-1" when sessions are used)
+
+  // The EEG in microvolts (channel-major), its channel types, and one annotation per volume
+  // (SimulationConfig::trigger_label) at the sample nearest the volume's time.
+  Recording eeg;
+
+  double repetition_time = 0.0;
+  std::vector<double> volume_times;  // s from the first EEG sample (exact scanner times)
+  std::vector<std::string> roi_names;
+  int64_t num_volumes = 0;
+  // volumes x ROIs, row-major, percent signal change.
+  std::vector<double> bold;            // with noise: the fMRI target
+  std::vector<double> bold_noiseless;  // amplitude * (HRF conv drive) at the volume times
+  std::vector<double> bold_visible;    // the same for the EEG-visible part of the drive
+
+  // Neural drives, ROI-major: drive[r * num_drive_samples + j] is ROI r at time
+  // drive_start + j / drive_rate (s from the first EEG sample; the grid starts before the
+  // recording so that the first volume has a full HRF history, and every volume time is on it).
+  double drive_rate = 0.0;
+  double drive_start = 0.0;
+  int64_t num_drive_samples = 0;
+  std::vector<double> drive;                // unit variance over the grid
+  std::vector<double> drive_visible;        // its EEG-visible part
+  std::vector<int64_t> volume_drive_index;  // drive sample at each volume time
+  std::vector<signal::HrfParams> hrf;       // per ROI, with this subject's jitter
+  std::vector<double> amplitude;            // per ROI
+
+  // Band power envelopes on the drive grid: band_power[(s * kNumBands + b) * num_drive_samples + j],
+  // relative to its mean over the grid (the rhythm's RMS moment is the source's amplitude).
+  std::vector<std::string> source_names;
+  std::vector<double> band_power;
+
+  // Per ROI.
+  std::vector<double> snr;
+  std::vector<double> requested_ceiling;  // snr / sqrt(1 + snr^2)
+  std::vector<double> realised_ceiling;   // pearson(bold, bold_noiseless)
+  std::vector<double> eeg_ceiling;        // pearson(bold, bold_visible); NaN without visible drive
+};
+
+// Simulates run `run` of session `session` of subject `subject` (all from 0; session 0 when the
+// config has no sessions). Validates the config first.
+SimulatedRun simulate_run(const SimulationConfig& config, int subject, int session, int run);
+
+struct SimulationProgress {
+  int completed = 0;  // runs finished so far, this one included
+  int total = 0;
+  std::string label;  // "sub-02 run-1"
+  double minutes = 0.0;
+  int64_t channels = 0;
+  double sample_rate = 0.0;
+  int64_t volumes = 0;
+  double seconds = 0.0;  // time spent on this run
+};
+
+struct SimulationSummary {
+  std::string root;
+  int runs = 0;
+  std::vector<std::string> roi_names;
+  std::vector<double> requested_ceiling;  // per ROI
+  std::vector<double> mean_ceiling;       // per ROI, realised, mean over runs
+  std::vector<double> mean_eeg_ceiling;   // per ROI, mean over runs; NaN without visible drive
+  double seconds = 0.0;
+};
+
+// Writes a BIDS dataset (BIDS 1.8; see README written into it):
+//   dataset_description.json, participants.tsv, README
+//   sub-XX/[ses-N/]eeg/*_eeg.edf (EDF+, triggers as annotations), *_eeg.json, *_channels.tsv,
+//     *_events.tsv
+//   derivatives/<pipeline>/sub-XX/[ses-N/]func/*_desc-roi_timeseries.tsv + .json (the targets)
+//   derivatives/<pipeline>-truth/sub-XX/[ses-N/]func/: *_desc-noiseless_bold.tsv and
+//     *_desc-visible_bold.tsv (per volume), *_drive.tsv, *_desc-visible_drive.tsv and
+//     *_bandpower.tsv (on the drive grid), each with a JSON sidecar; and at its top
+//     summary.tsv (noise ceilings per run and ROI) and simulation.json (the config). No truth
+//     file has the suffix "timeseries", so only the targets are found as targets.
+//   with write_nifti: sub-XX/[ses-N/]func/*_bold.nii.gz + _bold.json and
+//     derivatives/<pipeline>/atlas/atlas-roi_dseg.nii.gz + .tsv
+// The dataset is built in "<out_dir>.tmp-<pid>" and renamed to out_dir when complete. An
+// out_dir that exists and is not empty is refused (IoError) unless `force`; then it is replaced
+// only after the new dataset is complete. `progress` is called once per finished run (from one
+// thread at a time); an exception from it aborts the simulation and leaves nothing behind.
+SimulationSummary write_simulated_dataset(const SimulationConfig& config, const std::string& out_dir, bool force,
+                                          const std::function<void(const SimulationProgress&)>& progress = {});
+
+}  // namespace neurobolt

@@ -1,0 +1,661 @@
+// The EEG-fMRI simulator (neurobolt simulate) and the EDF+ writer: the head model against closed
+// forms and MNE-Python, the physics the config asks for (band peaks, HRF convolution, noise
+// ceilings), determinism, the BIDS dataset read back by the readers and index_bids, atomic
+// output, and a classical band-power regression that must find the coupling across subjects.
+#include <fmt/format.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "neurobolt/bids.hpp"
+#include "neurobolt/edf_writer.hpp"
+#include "neurobolt/error.hpp"
+#include "neurobolt/recording.hpp"
+#include "neurobolt/signal.hpp"
+#include "neurobolt/simulate.hpp"
+#include "sim/sim_internal.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using namespace neurobolt;
+
+namespace {
+
+// A small, fast configuration: few channels, one minute, few subjects.
+SimulationConfig small_config() {
+  SimulationConfig c = SimulationConfig::defaults();
+  c.subjects = 2;
+  c.runs = 1;
+  c.minutes = 1.0;
+  c.sample_rate = 250.0;
+  c.channels = {"Fp1", "Fp2", "C3", "C4", "Pz", "O1", "O2", "Oz", "ECG"};
+  c.threads = 2;
+  return c;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::map<std::string, std::string> tree(const fs::path& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(root))
+    if (e.is_regular_file()) files[fs::relative(e.path(), root).string()] = read_bytes(e.path());
+  return files;
+}
+
+std::vector<double> channel(const Recording& rec, const std::string& name) {
+  const int64_t c = rec.find_channel(name);
+  REQUIRE(c >= 0);
+  return std::vector<double>(rec.channel_data(c), rec.channel_data(c) + rec.num_samples);
+}
+
+double value_at(const signal::Spectrum& s, double f) {
+  const auto it = std::min_element(s.frequencies.begin(), s.frequencies.end(),
+                                   [&](double a, double b) { return std::fabs(a - f) < std::fabs(b - f); });
+  return s.power[static_cast<std::size_t>(it - s.frequencies.begin())];
+}
+
+// Frequency of the largest power in [low, high].
+double peak_in(const signal::Spectrum& s, double low, double high) {
+  double best = -1.0, at = 0.0;
+  for (std::size_t i = 0; i < s.frequencies.size(); ++i)
+    if (s.frequencies[i] >= low && s.frequencies[i] <= high && s.power[i] > best) {
+      best = s.power[i];
+      at = s.frequencies[i];
+    }
+  return at;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Head model
+
+TEST_CASE("the sphere series equals the closed form for a homogeneous sphere", "[sim]") {
+  const sim::HeadSphere head = sim::make_head_sphere(HeadModel{{1.0}, {0.33}});
+  const std::array<double, 3> q{0.3e-8, -0.5e-8, 0.8e-8};
+  const double R = 0.09;
+  for (const std::array<double, 3>& dipole :
+       {std::array<double, 3>{0.01, 0.02, 0.05}, {0.0, 0.0, 0.07}, {-0.03, 0.04, -0.02}, {0.06, -0.01, 0.04}}) {
+    for (const std::array<double, 3>& e : {std::array<double, 3>{0.0, 0.0, R},
+                                           {0.6 * R, 0.0, 0.8 * R},
+                                           {-0.6 * R, 0.48 * R, -0.64 * R},
+                                           {0.0, -R, 0.0}}) {
+      const double series = sim::sphere_potential(head, dipole, q, e);
+      const double closed = sim::homogeneous_sphere_potential(0.33, dipole, q, e);
+      CHECK(series == Approx(closed).epsilon(1e-9));
+    }
+  }
+  // A dipole at the centre: only the n = 1 term, V = 3 q.r / (4 pi sigma R^3).
+  const std::array<double, 3> e{0.0, 0.0, R};
+  CHECK(sim::sphere_potential(head, {0.0, 0.0, 0.0}, q, e) == Approx(3.0 * q[2] * R / (4.0 * M_PI * 0.33 * R * R * R)));
+}
+
+TEST_CASE("the four-shell sphere agrees with MNE-Python's Berg-Scherg approximation", "[sim]") {
+  // Reference: MNE-Python 1.3,
+  //   sph = mne.make_sphere_model(r0=(0, 0, 0), head_radius=0.09)   # 0.90/0.92/0.97/1 x R, 0.33/1/0.004/0.33 S/m
+  //   B = mne.forward._compute_forward._eeg_spherepot_coil(rr[None], (e[None], None, [1.], [0]), sph)
+  //   B[:, 0] @ q
+  // for rr = (0.01, 0.02, 0.05) m, q = (0.3, -0.5, 0.8) x 1e-8 A m. MNE sums three fitted
+  // equivalent dipoles; the exact series differs from it by < 0.2%.
+  const sim::HeadSphere head = sim::make_head_sphere(HeadModel{});
+  const double R = 0.09;
+  const std::array<double, 3> dipole{0.01, 0.02, 0.05}, q{0.3e-8, -0.5e-8, 0.8e-8};
+  const std::pair<std::array<double, 3>, double> expected[] = {
+      {{0.0, 0.0, R}, 1.3938731921795679e-06},
+      {{0.6 * R, 0.0, 0.8 * R}, 1.1739884987660296e-06},
+      {{-0.6 * R, 0.48 * R, -0.64 * R}, -4.5107784368154304e-07},
+  };
+  for (const auto& [e, v] : expected) CHECK(sim::sphere_potential(head, dipole, q, e) == Approx(v).epsilon(2e-3));
+}
+
+TEST_CASE("the head sphere is fitted to the 10-20 template", "[sim]") {
+  const sim::HeadSphere head = sim::make_head_sphere(HeadModel{});
+  CHECK(head.radius == Approx(99.36).margin(0.05));
+  CHECK(head.center[1] == Approx(-16.53).margin(0.05));
+  CHECK(head.brain_radius() == Approx(0.9 * head.radius));
+  const SimSource s = source_below("x", "Cz", 20.0);
+  const double dx = s.position[0] - head.center[0], dy = s.position[1] - head.center[1],
+               dz = s.position[2] - head.center[2];
+  CHECK(std::sqrt(dx * dx + dy * dy + dz * dz) == Approx(head.radius - 20.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Physics
+
+TEST_CASE("the EEG spectrum shows the configured band peaks", "[sim]") {
+  SimulationConfig c = SimulationConfig::defaults();
+  c.subjects = 1;
+  c.minutes = 4.0;
+  c.channels = {"O1", "Oz", "O2", "Pz"};
+  c.variability = SubjectVariability{0.0, 0.0, 0.0, 0, 0.0};
+  c.artefacts = SimArtefacts{0, 0, 0, 0, 0, 0};
+  c.vigilance = 0.0;
+  SimSource s = source_below("occipital", "Oz", 22.0);
+  s.amplitude = {20.0, 30.0, 60.0, 30.0, 20.0};
+  s.peak_hz = {2.5, 6.0, 10.5, 22.0, 38.0};
+  s.background = 10.0;
+  c.sources = {s};
+  SimRoi roi;
+  roi.name = "visual";
+  roi.couplings = {{"occipital", Band::alpha, -1.0}};
+  roi.eeg_fraction = 0.5;
+  c.rois = {roi};
+  const SimulatedRun run = simulate_run(c, 0, 0, 0);
+  const auto spectrum = signal::welch(channel(run.eeg, "Oz"), c.sample_rate, 500);  // 0.5 Hz bins
+  for (int b = 0; b < kNumBands; ++b) {
+    const double peak = s.peak_hz[static_cast<std::size_t>(b)];
+    const double width = c.peak_width_hz[static_cast<std::size_t>(b)];
+    INFO(to_string(static_cast<Band>(b)) << " peak at " << peak << " Hz, SD " << width << " Hz");
+    // The largest power within 3 SDs lies at the peak (within half an SD, or one 0.5 Hz bin).
+    CHECK(peak_in(spectrum, peak - 3.0 * width, peak + 3.0 * width) == Approx(peak).margin(std::max(0.5, width / 2)));
+    // The peak rises clearly above the spectrum 3.5 SDs away (the 1/f background there).
+    const double flank = std::max(value_at(spectrum, peak - 3.5 * width), value_at(spectrum, peak + 3.5 * width));
+    CHECK(value_at(spectrum, peak) > 2.5 * flank);
+  }
+  // Mains is off: nothing at 50 Hz beyond the background.
+  CHECK(value_at(spectrum, 50.0) < value_at(spectrum, 38.0) / 4.0);
+}
+
+TEST_CASE("the noiseless ROI series is the HRF convolution of the drive at the volume times", "[sim]") {
+  SimulationConfig c = small_config();
+  c.repetition_time = 1.26;  // not a multiple of the sample interval: drive grid step 0.09 s
+  c.first_volume = 3.3;
+  const SimulatedRun run = simulate_run(c, 1, 0, 0);
+  const auto rois = static_cast<int64_t>(run.roi_names.size());
+  REQUIRE(rois == 16);
+  REQUIRE(run.num_volumes == static_cast<int64_t>(std::floor((60.0 - 3.3) / 1.26)));
+  CHECK(run.drive_rate == Approx(13.0 / 1.26));  // 13 steps per TR: the first step <= 0.1 s
+  CHECK(run.drive_start <= -32.0);
+  REQUIRE(run.eeg.annotations.size() == static_cast<std::size_t>(run.num_volumes));
+  for (int64_t v = 0; v < run.num_volumes; ++v) {
+    const double t = run.volume_times[static_cast<std::size_t>(v)];
+    CHECK(t == Approx(3.3 + 1.26 * static_cast<double>(v)));
+    const int64_t j = run.volume_drive_index[static_cast<std::size_t>(v)];
+    CHECK(run.drive_start + static_cast<double>(j) / run.drive_rate == Approx(t).margin(1e-9));
+    CHECK(run.eeg.annotations[static_cast<std::size_t>(v)].onset == std::round(t * 250.0) / 250.0);
+    CHECK(run.eeg.annotations[static_cast<std::size_t>(v)].label == "R128");
+  }
+  double worst = 0.0;
+  for (int64_t r = 0; r < rois; ++r) {
+    const auto h = signal::spm_hrf(1.0 / run.drive_rate, run.hrf[static_cast<std::size_t>(r)]);
+    const double* drive = run.drive.data() + r * run.num_drive_samples;
+    const double* visible = run.drive_visible.data() + r * run.num_drive_samples;
+    for (int64_t v = 0; v < run.num_volumes; ++v) {
+      const int64_t j = run.volume_drive_index[static_cast<std::size_t>(v)];
+      double expected = 0.0, expected_visible = 0.0;
+      for (std::size_t i = 0; i < h.size(); ++i) {
+        expected += h[i] * drive[j - static_cast<int64_t>(i)];
+        expected_visible += h[i] * visible[j - static_cast<int64_t>(i)];
+      }
+      const double a = run.amplitude[static_cast<std::size_t>(r)];
+      const auto at = static_cast<std::size_t>(v * rois + r);
+      worst = std::max({worst, std::fabs(run.bold_noiseless[at] - a * expected),
+                        std::fabs(run.bold_visible[at] - a * expected_visible)});
+    }
+  }
+  CHECK(worst < 1e-12);
+  // The drives have unit variance, their visible part the ROI's eeg_fraction; ROIs without
+  // couplings have no visible part.
+  for (int64_t r = 0; r < rois; ++r) {
+    const std::vector<double> d(run.drive.begin() + r * run.num_drive_samples,
+                                run.drive.begin() + (r + 1) * run.num_drive_samples);
+    const std::vector<double> visible(run.drive_visible.begin() + r * run.num_drive_samples,
+                                      run.drive_visible.begin() + (r + 1) * run.num_drive_samples);
+    CHECK(signal::mean_std(d).std == Approx(1.0));
+    CHECK(signal::mean_std(visible).std ==
+          Approx(std::sqrt(c.rois[static_cast<std::size_t>(r)].eeg_fraction)).margin(1e-12));
+  }
+  const auto hippocampus = std::find(run.roi_names.begin(), run.roi_names.end(), "hippocampus") - run.roi_names.begin();
+  CHECK(std::all_of(run.drive_visible.begin() + hippocampus * run.num_drive_samples,
+                    run.drive_visible.begin() + (hippocampus + 1) * run.num_drive_samples,
+                    [](double x) { return x == 0.0; }));
+  CHECK(std::isnan(run.eeg_ceiling[static_cast<std::size_t>(hippocampus)]));
+}
+
+TEST_CASE("the realised noise ceiling is the requested one", "[sim]") {
+  for (double snr : {0.5, 1.0, 2.0}) {
+    SimulationConfig c = small_config();
+    c.snr = snr;
+    c.minutes = 4.0;
+    const SimulatedRun run = simulate_run(c, 0, 0, 0);
+    const auto rois = run.roi_names.size();
+    for (std::size_t r = 0; r < rois; ++r) {
+      const double s = snr * c.rois[r].snr_scale;
+      INFO("snr " << snr << ", ROI " << run.roi_names[r]);
+      CHECK(run.requested_ceiling[r] == Approx(s / std::sqrt(1.0 + s * s)));
+      std::vector<double> noisy, clean;
+      for (int64_t v = 0; v < run.num_volumes; ++v) {
+        noisy.push_back(run.bold[static_cast<std::size_t>(v) * rois + r]);
+        clean.push_back(run.bold_noiseless[static_cast<std::size_t>(v) * rois + r]);
+      }
+      const double realised = signal::pearson(noisy, clean);
+      CHECK(realised == Approx(run.realised_ceiling[r]));
+      CHECK(std::fabs(realised - run.requested_ceiling[r]) <= 0.05);
+    }
+  }
+}
+
+TEST_CASE("simulation is deterministic in the seed", "[sim]") {
+  SimulationConfig c = small_config();
+  c.minutes = 0.5;
+  const SimulatedRun a = simulate_run(c, 1, 0, 0), b = simulate_run(c, 1, 0, 0);
+  CHECK(a.eeg.data == b.eeg.data);
+  CHECK(a.bold == b.bold);
+  CHECK(a.drive == b.drive);
+  c.seed = 1;
+  const SimulatedRun other = simulate_run(c, 1, 0, 0);
+  CHECK(other.eeg.data != a.eeg.data);
+  CHECK(other.bold != a.bold);
+  // Other subjects and runs differ too.
+  c.seed = 0;
+  CHECK(simulate_run(c, 0, 0, 0).eeg.data != a.eeg.data);
+
+  // Written datasets: byte for byte, whatever the number of threads.
+  test::TempDir dir;
+  SimulationConfig d = small_config();
+  d.minutes = 0.5;
+  d.threads = 1;
+  write_simulated_dataset(d, (dir / "one").string(), false);
+  d.threads = 2;
+  write_simulated_dataset(d, (dir / "two").string(), false);
+  d.seed = 7;
+  write_simulated_dataset(d, (dir / "seven").string(), false);
+  const auto one = tree(dir / "one"), two = tree(dir / "two"), seven = tree(dir / "seven");
+  REQUIRE(one.size() == two.size());
+  for (const auto& [name, bytes] : one) {
+    INFO(name);
+    CHECK((two.count(name) && two.at(name) == bytes));
+  }
+  const std::string edf = "sub-01/eeg/sub-01_task-rest_run-1_eeg.edf";
+  REQUIRE(seven.count(edf));
+  CHECK(seven.at(edf) != one.at(edf));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The written dataset
+
+TEST_CASE("the written dataset reads back through read_recording and index_bids without warnings", "[sim]") {
+  test::TempDir dir;
+  SimulationConfig c = small_config();
+  c.channels = channel_preset("mr32");
+  c.write_nifti = true;
+  std::vector<SimulationProgress> reports;
+  const auto summary = write_simulated_dataset(c, (dir / "ds").string(), false,
+                                               [&](const SimulationProgress& p) { reports.push_back(p); });
+  const fs::path root = dir / "ds";
+  REQUIRE(reports.size() == 2);
+  CHECK(reports.back().completed == 2);
+  CHECK(reports.back().total == 2);
+  CHECK(reports.front().channels == 32);
+  CHECK(reports.front().volumes == 27);
+  CHECK(summary.runs == 2);
+  CHECK(summary.roi_names.size() == 16);
+  CHECK(fs::exists(root / "dataset_description.json"));
+  CHECK(fs::exists(root / "participants.tsv"));
+  CHECK(fs::exists(root / "derivatives/neurobolt-sim-truth/summary.tsv"));
+  CHECK(fs::exists(root / "derivatives/neurobolt-sim-truth/simulation.json"));
+  CHECK(fs::exists(root / "derivatives/neurobolt-sim/dataset_description.json"));
+  CHECK(std::none_of(fs::directory_iterator(dir.path()), fs::directory_iterator(), [](const fs::directory_entry& e) {
+    return e.path().filename().string().find(".tmp-") != std::string::npos;
+  }));
+
+  // The EEG files against the simulation in memory.
+  for (int s = 0; s < 2; ++s) {
+    const SimulatedRun run = simulate_run(c, s, 0, 0);
+    const fs::path edf = root / ("sub-0" + std::to_string(s + 1)) / "eeg" /
+                         ("sub-0" + std::to_string(s + 1) + "_task-rest_run-1_eeg.edf");
+    const Recording rec = read_recording(edf.string());
+    INFO(edf.string());
+    CHECK(rec.warnings.empty());
+    CHECK(rec.format == "EDF+C");
+    CHECK(rec.sample_rate == 250.0);
+    CHECK(rec.num_samples == 60 * 250);
+    REQUIRE(rec.num_channels() == 32);
+    for (int64_t ch = 0; ch < 32; ++ch) CHECK(rec.channels[ch].name == c.channels[static_cast<std::size_t>(ch)]);
+    CHECK(rec.channels[31].type == ChannelType::ecg);
+    CHECK(rec.channels[0].type == ChannelType::eeg);
+    REQUIRE(rec.annotations.size() == static_cast<std::size_t>(run.num_volumes));
+    for (std::size_t a = 0; a < rec.annotations.size(); ++a) {
+      CHECK(rec.annotations[a].label == "R128");
+      CHECK(rec.annotations[a].onset == Approx(run.eeg.annotations[a].onset).margin(1e-6));
+    }
+    double worst = 0.0;  // in units of the channel's resolution
+    for (int64_t ch = 0; ch < 32; ++ch) {
+      double peak = 0.0;
+      for (int64_t i = 0; i < rec.num_samples; ++i)
+        peak = std::max(peak, std::fabs(double(run.eeg.channel_data(ch)[i])));
+      // The physical range: 1.25 x the peak rounded up to two significant digits.
+      const double scale = std::pow(10.0, std::floor(std::log10(1.25 * peak)) - 1.0);
+      const double step = 2.0 * std::ceil(1.25 * peak / scale - 1e-9) * scale / 65535.0;
+      for (int64_t i = 0; i < rec.num_samples; ++i)
+        worst =
+            std::max(worst, std::fabs(double(rec.channel_data(ch)[i]) - double(run.eeg.channel_data(ch)[i])) / step);
+    }
+    CHECK(worst <= 0.5 + 1e-3);  // rounding to the nearest step, and float32
+  }
+
+  // index_bids: every run with its target, TR, channels, events, and nothing to report.
+  BidsOptions options;
+  options.derivatives = {"derivatives/neurobolt-sim"};
+  const BidsDataset ds = index_bids(root.string(), options);
+  for (const auto& line : ds.log) WARN(line);
+  CHECK(ds.log.empty());
+  CHECK(ds.name == "neurobolt simulated EEG-fMRI (seed 0)");
+  REQUIRE(ds.runs.size() == 2);
+  CHECK(ds.num_with_target() == 2);
+  const SimulatedRun first = simulate_run(c, 0, 0, 0);
+  const EegRun& run = ds.runs.front();
+  CHECK(run.entities.sub == "01");
+  CHECK(run.entities.task == "rest");
+  CHECK(run.entities.run == "1");
+  CHECK(run.sidecar.sampling_frequency == 250.0);
+  CHECK(run.sidecar.power_line_frequency == 50.0);
+  CHECK(run.sidecar.eeg_reference == "FCz");
+  CHECK(run.channels.size() == 32);
+  CHECK(run.channels.back().type == "ECG");
+  REQUIRE(run.events.size() == static_cast<std::size_t>(first.num_volumes));
+  CHECK(run.events[3].onset == Approx(first.eeg.annotations[3].onset));
+  CHECK(run.events[3].trial_type == "R128");
+  REQUIRE(run.target.has_value());
+  const TargetSeries& target = *run.target;
+  CHECK(target.repetition_time == 2.0);
+  CHECK(target.start_time == 0.0);
+  CHECK(target.roi_names == first.roi_names);
+  REQUIRE(target.num_volumes == first.num_volumes);
+  for (std::size_t i = 0; i < target.data.size(); ++i) CHECK(target.data[i] == Approx(first.bold[i]).margin(1e-5));
+
+  // The NIfTI path: ROI means of the 4-D image equal the targets (after detrending).
+  BidsOptions nifti;
+  nifti.atlas = (root / "derivatives/neurobolt-sim/atlas/atlas-roi_dseg.nii.gz").string();
+  nifti.atlas_labels = (root / "derivatives/neurobolt-sim/atlas/atlas-roi_dseg.tsv").string();
+  const BidsDataset from_nifti = index_bids(root.string(), nifti);
+  for (const auto& line : from_nifti.log) WARN(line);
+  CHECK(from_nifti.log.empty());
+  REQUIRE(from_nifti.num_with_target() == 2);
+  const TargetSeries& extracted = *from_nifti.runs.front().target;
+  CHECK(extracted.source == "nifti");
+  CHECK(extracted.roi_names == first.roi_names);
+  CHECK(extracted.repetition_time == 2.0);
+  const auto rois = first.roi_names.size();
+  for (std::size_t r = 0; r < rois; ++r) {
+    std::vector<double> truth;
+    for (int64_t v = 0; v < first.num_volumes; ++v) truth.push_back(first.bold[static_cast<std::size_t>(v) * rois + r]);
+    truth = signal::detrend_linear(truth);
+    for (int64_t v = 0; v < first.num_volumes; ++v)
+      CHECK(extracted.at(v, static_cast<int64_t>(r)) == Approx(truth[v]).margin(2e-4));
+  }
+}
+
+TEST_CASE("simulate refuses to overwrite and leaves nothing behind when it fails", "[sim]") {
+  test::TempDir dir;
+  SimulationConfig c = small_config();
+  c.subjects = 1;
+  c.minutes = 0.25;
+  const fs::path out = dir / "ds";
+  fs::create_directories(out);
+  std::ofstream(out / "keep.txt") << "mine";
+  CHECK_THROWS_MATCHES(write_simulated_dataset(c, out.string(), false), IoError,
+                       Catch::Matchers::Predicate<IoError>(
+                           [](const IoError& e) { return std::string(e.what()).find("--force") != std::string::npos; },
+                           "names --force"));
+  CHECK(fs::exists(out / "keep.txt"));
+
+  // A failure part-way (here from the progress callback) keeps the old dataset and leaves no
+  // temporary folder.
+  c.subjects = 2;
+  CHECK_THROWS_WITH(write_simulated_dataset(c, out.string(), true,
+                                            [](const SimulationProgress&) { throw std::runtime_error("interrupted"); }),
+                    "interrupted");
+  CHECK(fs::exists(out / "keep.txt"));
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
+    return names;
+  };
+  CHECK(entries() == std::vector<std::string>{"ds"});
+
+  // With force, the new dataset replaces the old one; an empty folder needs no force.
+  write_simulated_dataset(c, out.string(), true);
+  CHECK_FALSE(fs::exists(out / "keep.txt"));
+  CHECK(fs::exists(out / "sub-02/eeg/sub-02_task-rest_run-1_eeg.edf"));
+  CHECK(entries() == std::vector<std::string>{"ds"});
+  fs::create_directories(dir / "empty");
+  write_simulated_dataset(c, (dir / "empty").string(), false);
+  CHECK(fs::exists(dir / "empty/participants.tsv"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+TEST_CASE("simulation configs round-trip through JSON and are validated", "[sim]") {
+  SimulationConfig c = SimulationConfig::defaults();
+  c.seed = 42;
+  c.sessions = 2;
+  c.rois[3].hrf.peak_delay = 4.5;
+  const std::string text = to_json(c);
+  const SimulationConfig back = simulation_config_from_json(text, "test");
+  CHECK(to_json(back) == text);
+  CHECK(back.rois[3].hrf.peak_delay == 4.5);
+  CHECK(back.rois[0].couplings[0].band == Band::alpha);
+
+  CHECK_THROWS_WITH(simulation_config_from_json(R"({"sample_rat": 250})", "x.json"),
+                    Contains("x.json") && Contains("unknown key 'sample_rat'"));
+  CHECK_THROWS_WITH(
+      simulation_config_from_json(R"({"rois": [{"name": "a", "couplings": [{"source": "occipital", "band": "mu"}]}]})"),
+      Contains("rois[0].couplings[0].band") && Contains("unknown band 'mu'"));
+
+  auto invalid = [](auto change, const std::string& text) {
+    SimulationConfig bad = SimulationConfig::defaults();
+    change(bad);
+    CHECK_THROWS_WITH(validate(bad), Contains(text));
+  };
+  invalid([](SimulationConfig& b) { b.channels.push_back("FCz"); }, "reference");
+  invalid([](SimulationConfig& b) { b.channels.push_back("Q7"); }, "unknown channel 'Q7'");
+  invalid([](SimulationConfig& b) { b.channels.push_back("O1"); }, "'O1' twice");
+  invalid([](SimulationConfig& b) { b.sample_rate = 250.5; }, "sample_rate");
+  invalid([](SimulationConfig& b) { b.sources[0].position = {0.0, -16.0, 120.0}; }, "inside the brain sphere");
+  invalid([](SimulationConfig& b) { b.sources[0].peak_hz[2] = 15.0; }, "peak_hz.alpha");
+  invalid([](SimulationConfig& b) { b.rois[0].couplings[0].source = "nowhere"; }, "'nowhere'");
+  invalid([](SimulationConfig& b) { b.rois[15].eeg_fraction = 0.5; }, "at least one coupling");
+  invalid([](SimulationConfig& b) { b.minutes = 0.05; }, "3 volumes");
+  invalid([](SimulationConfig& b) { b.snr = 0.0; }, "snr");
+  SimulationConfig average = SimulationConfig::defaults();
+  average.reference = "average";
+  average.channels.push_back("FCz");
+  CHECK_NOTHROW(validate(average));
+  CHECK_THROWS_WITH(channel_preset("mr64"), Contains("mr32"));
+  CHECK(channel_preset("mr32").size() == 32);
+  CHECK(roi_preset("roi16").size() == 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// EDF writer
+
+TEST_CASE("write_edf stores any recording that EDF+ can hold and refuses the rest", "[sim]") {
+  test::TempDir dir;
+  Recording rec;
+  rec.sample_rate = 200.0;
+  rec.num_samples = 1010;  // 5.05 s: no whole-second records, 0.05 s ones
+  rec.channels = {{"Cz", ChannelType::eeg, "uV"}, {"EKG", ChannelType::ecg, "uV"}};
+  rec.data.resize(2 * 1010);
+  for (int64_t i = 0; i < 1010; ++i) {
+    rec.data[i] = static_cast<float>(50.0 * std::sin(0.1 * i));
+    rec.data[1010 + i] = static_cast<float>(i % 7 - 3);
+  }
+  rec.annotations = {{0.5, 0.0, "R128", ""}, {1.25, 0.5, "Stimulus S  1", ""}, {5.0, 0.0, "end", ""}};
+  rec.start_time = "2021-03-04T05:06:07.25";
+  const std::string path = (dir / "x.edf").string();
+  write_edf(rec, path);
+  const Recording back = read_recording(path);
+  CHECK(back.warnings.empty());
+  CHECK(back.num_samples == 1010);
+  CHECK(back.sample_rate == 200.0);
+  CHECK(back.start_time == "2021-03-04T05:06:07.250000");
+  REQUIRE(back.annotations.size() == 3);
+  CHECK(back.annotations[1].label == "Stimulus S  1");
+  CHECK(back.annotations[1].duration == Approx(0.5));
+  CHECK(back.annotations[2].onset == Approx(5.0));
+  for (int64_t i = 0; i < 2 * 1010; ++i) CHECK(back.data[i] == Approx(rec.data[i]).margin(2.0 * 63.0 / 65535.0));
+
+  CHECK_THROWS_AS(write_edf(rec, path), IoError);  // exists
+  EdfWriteOptions force;
+  force.force = true;
+  CHECK_NOTHROW(write_edf(rec, path, force));
+
+  Recording bad = rec;
+  bad.data[5] = std::nanf("");
+  CHECK_THROWS_WITH(write_edf(bad, (dir / "nan.edf").string()), Contains("channel 'Cz' sample 5"));
+  bad = rec;
+  bad.annotations.push_back({5.05, 0.0, "late", ""});
+  CHECK_THROWS_WITH(write_edf(bad, (dir / "late.edf").string()), Contains("'late'"));
+  bad = rec;
+  bad.channels[0].name = "a very long channel label";
+  CHECK_THROWS_WITH(write_edf(bad, (dir / "label.edf").string()), Contains("16"));
+  bad = rec;
+  bad.start_time = "yesterday";
+  CHECK_THROWS_WITH(write_edf(bad, (dir / "time.edf").string()), Contains("start time"));
+  CHECK_FALSE(fs::exists(dir / "nan.edf"));
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A classical check that the data carry signal
+
+namespace {
+
+// Band power of each channel in the 16 s window before each volume (the window the NeuroBOLT
+// model sees) weighted by the canonical HRF: sum over 0.5 s bins i of hrf(i * 0.5 s) * power of
+// bin i before the volume. Standardised per run.
+Eigen::MatrixXd band_power_features(const SimulatedRun& run, const std::vector<std::string>& channels, bool log_power) {
+  const Recording& eeg = run.eeg;
+  const double fs = eeg.sample_rate;
+  constexpr double kBin = 0.5, kWindow = 16.0;
+  const auto hrf = signal::spm_hrf(kBin);
+  const auto bins = static_cast<int64_t>(kWindow / kBin);
+  const auto bin_samples = static_cast<int64_t>(kBin * fs);
+  const int64_t nv = run.num_volumes;
+  Eigen::MatrixXd x(nv, static_cast<Eigen::Index>(channels.size() * kNumBands));
+  Eigen::Index column = 0;
+  for (const auto& name : channels) {
+    const auto data = channel(eeg, name);
+    for (int b = 0; b < kNumBands; ++b, ++column) {
+      const BandRange range = band_range(static_cast<Band>(b));
+      const auto filter = signal::butter(4, {range.low_hz, range.high_hz}, fs, signal::FilterType::bandpass);
+      const auto filtered = signal::sosfiltfilt(filter.sos, data);
+      std::vector<double> cumulative(filtered.size() + 1, 0.0);
+      for (std::size_t i = 0; i < filtered.size(); ++i) cumulative[i + 1] = cumulative[i] + filtered[i] * filtered[i];
+      std::vector<double> feature(static_cast<std::size_t>(nv), 0.0);
+      for (int64_t v = 0; v < nv; ++v) {
+        const auto end = static_cast<int64_t>(std::llround(run.volume_times[static_cast<std::size_t>(v)] * fs));
+        for (int64_t i = 0; i < bins; ++i) {
+          const int64_t hi = end - i * bin_samples, lo = hi - bin_samples;
+          if (lo < 0) break;
+          double power = (cumulative[hi] - cumulative[lo]) / static_cast<double>(bin_samples);
+          if (log_power) power = std::log(power);
+          feature[static_cast<std::size_t>(v)] += hrf[static_cast<std::size_t>(i)] * power;
+        }
+      }
+      feature = signal::zscore(feature);
+      for (int64_t v = 0; v < nv; ++v) x(v, column) = feature[static_cast<std::size_t>(v)];
+    }
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("band power convolved with the HRF predicts the coupled ROIs across subjects", "[sim]") {
+  SimulationConfig c = SimulationConfig::defaults();
+  c.subjects = 6;
+  c.minutes = 8.0;
+  c.sample_rate = 125.0;
+  c.threads = 2;
+  const std::vector<std::string> channels = {"O1",  "O2",  "Oz",  "Pz",  "P3", "P4", "C3", "C4",
+                                             "CP5", "CP6", "FC5", "FC6", "Fz", "Cz", "T7", "T8"};
+  std::vector<Eigen::MatrixXd> features;
+  std::vector<Eigen::MatrixXd> targets;
+  const int64_t skip = 8;  // volumes before the 16 s window is filled
+  std::vector<std::string> roi_names;
+  for (int s = 0; s < c.subjects; ++s) {
+    const SimulatedRun run = simulate_run(c, s, 0, 0);
+    roi_names = run.roi_names;
+    const Eigen::MatrixXd x = band_power_features(run, channels, false);
+    const auto rois = static_cast<Eigen::Index>(run.roi_names.size());
+    Eigen::MatrixXd y(run.num_volumes, rois);
+    for (Eigen::Index r = 0; r < rois; ++r) {
+      std::vector<double> column;
+      for (int64_t v = 0; v < run.num_volumes; ++v) column.push_back(run.bold[static_cast<std::size_t>(v * rois + r)]);
+      column = signal::zscore(column);
+      for (int64_t v = 0; v < run.num_volumes; ++v) y(v, r) = column[static_cast<std::size_t>(v)];
+    }
+    features.push_back(x.bottomRows(x.rows() - skip));
+    targets.push_back(y.bottomRows(y.rows() - skip));
+  }
+  // Leave one subject out: ridge regression on the others, correlation on the held-out one.
+  const auto rois = static_cast<Eigen::Index>(roi_names.size());
+  Eigen::MatrixXd r_values(c.subjects, rois);
+  for (int held = 0; held < c.subjects; ++held) {
+    Eigen::Index rows = 0;
+    for (int s = 0; s < c.subjects; ++s)
+      if (s != held) rows += features[static_cast<std::size_t>(s)].rows();
+    Eigen::MatrixXd x(rows, features.front().cols()), y(rows, rois);
+    Eigen::Index at = 0;
+    for (int s = 0; s < c.subjects; ++s) {
+      if (s == held) continue;
+      x.middleRows(at, features[static_cast<std::size_t>(s)].rows()) = features[static_cast<std::size_t>(s)];
+      y.middleRows(at, targets[static_cast<std::size_t>(s)].rows()) = targets[static_cast<std::size_t>(s)];
+      at += features[static_cast<std::size_t>(s)].rows();
+    }
+    const double lambda = 0.1 * static_cast<double>(rows);
+    const Eigen::MatrixXd gram = x.transpose() * x + lambda * Eigen::MatrixXd::Identity(x.cols(), x.cols());
+    const Eigen::MatrixXd w = gram.ldlt().solve(x.transpose() * y);
+    const Eigen::MatrixXd predicted = features[static_cast<std::size_t>(held)] * w;
+    for (Eigen::Index r = 0; r < rois; ++r) {
+      const Eigen::VectorXd p = predicted.col(r), t = targets[static_cast<std::size_t>(held)].col(r);
+      r_values(held, r) = signal::pearson(std::vector<double>(p.data(), p.data() + p.size()),
+                                          std::vector<double>(t.data(), t.data() + t.size()));
+    }
+  }
+  const Eigen::VectorXd mean_r = r_values.colwise().mean();
+  std::string report = "cross-subject r (leave one subject out, 6 subjects x 8 min, band power (x) HRF ridge):";
+  double coupled = 0.0;
+  int coupled_count = 0;
+  for (Eigen::Index r = 0; r < rois; ++r) {
+    report += fmt::format("\n  {:20s} {:+.3f}", roi_names[static_cast<std::size_t>(r)], mean_r(r));
+    if (c.rois[static_cast<std::size_t>(r)].eeg_fraction >= 0.5) {
+      coupled += mean_r(r);
+      ++coupled_count;
+    }
+  }
+  coupled /= coupled_count;
+  report += fmt::format("\n  mean over ROIs with eeg_fraction >= 0.5: {:+.3f}", coupled);
+  WARN(report);
+  CHECK(coupled > 0.3);
+  auto r_of = [&](const char* name) {
+    return mean_r(std::find(roi_names.begin(), roi_names.end(), name) - roi_names.begin());
+  };
+  for (const char* name : {"calcarine", "cuneus", "precentral_L", "precentral_R"}) {
+    INFO(name);
+    CHECK(r_of(name) > 0.3);
+  }
+  CHECK(r_of("thalamus") > 0.1);                            // half its drive is visible, and its SNR is 0.6
+  for (const char* name : {"hippocampus", "cerebellum"}) {  // nothing visible
+    INFO(name);
+    CHECK(std::fabs(r_of(name)) < 0.15);
+  }
+}
