@@ -77,6 +77,45 @@ case $case in
       run 6 "$bin" bench --config neurobolt-tiny --device cuda; has err "CUDA"; one_line_error
     fi
     run 2 "$bin" bench --device tpu ;;
+  simulate_prepare)
+    ds=$work/sim
+    run 0 "$bin" simulate --out "$ds" --subjects 3 --runs 1 --minutes 1.5 --sfreq 250 --seed 3 --threads 1
+    has err "sub-01"; has err "sub-03"
+    for f in dataset_description.json participants.tsv sub-01/eeg/sub-01_task-rest_run-1_eeg.edf \
+             sub-01/eeg/sub-01_task-rest_run-1_events.tsv sub-02/eeg/sub-02_task-rest_run-1_channels.tsv \
+             derivatives/neurobolt-sim/sub-01/func/sub-01_task-rest_run-1_desc-roi_timeseries.tsv \
+             derivatives/neurobolt-sim-truth/summary.tsv; do
+      [ -s "$ds/$f" ] || fail "simulate did not write $f"
+    done
+    # Refuses a non-empty folder; the same seed gives the same bytes.
+    run 3 "$bin" simulate --out "$ds" --subjects 3 --minutes 1.5; has err "--force"; one_line_error
+    run 0 "$bin" simulate --out "$work/sim2" --subjects 3 --runs 1 --minutes 1.5 --sfreq 250 --seed 3 --threads 1 -q
+    cmp "$ds/sub-02/eeg/sub-02_task-rest_run-1_eeg.edf" "$work/sim2/sub-02/eeg/sub-02_task-rest_run-1_eeg.edf" \
+      || fail "same seed, different EEG"
+    # Prepare for the tiny model (its 8 channels are on the simulated cap).
+    run 0 "$bin" prepare "$ds" -o "$work/data.h5" --config neurobolt-tiny --split cross-subject --val-subjects 02 \
+      --test-subjects 01
+    has err "sub-01"; has err "windows"
+    if command -v h5ls >/dev/null; then
+      h5ls "$work/data.h5" >"$work/ls"
+      grep -Eq "^windows +Dataset \{[0-9]+/Inf, 8, 3200\}" "$work/ls" || { cat "$work/ls"; fail "no [N, 8, 3200] windows"; }
+    fi
+    before=$(stat -c %Y "$work/data.h5")
+    run 0 "$bin" prepare "$ds" -o "$work/data.h5" --config neurobolt-tiny --split cross-subject --val-subjects 02 \
+      --test-subjects 01
+    [ "$(stat -c %Y "$work/data.h5")" = "$before" ] || fail "an identical re-run rewrote the dataset"
+    run 0 "$bin" prepare "$ds" -o "$work/data.h5" --config neurobolt-tiny --force -q ;;
+  prepare_errors)
+    ds=$work/sim
+    run 0 "$bin" simulate --out "$ds" --subjects 1 --minutes 1 --sfreq 250 -q --threads 1
+    run 3 "$bin" prepare "$work/nothing" -o "$work/o.h5" -q; has err "nothing"; one_line_error
+    run 5 "$bin" prepare "$ds" -o "$work/o.h5" --config neurobolt-tiny --trigger NOPE -q
+    has err "NOPE"; has err "R128"; one_line_error
+    # The simulated cap lacks FT9/FT10/FPZ, which the paper's 26-channel model needs.
+    run 5 "$bin" prepare "$ds" -o "$work/o.h5" -q; has err "FT9"; one_line_error
+    [ ! -e "$work/o.h5" ] || fail "a failed prepare left an output"
+    run 0 "$bin" prepare "$ds" -o "$work/o.h5" --allow-missing-channels -q
+    [ -s "$work/o.h5" ] || fail "no output with --allow-missing-channels" ;;
   *) fail "unknown case $case" ;;
 esac
 echo "ok: $case"
