@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/json_reader.hpp"
 #include "model/builtin_configs.hpp"
 #include "neurobolt/channels.hpp"
 #include "neurobolt/error.hpp"
@@ -18,89 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
-
-// Reads the keys of one JSON object, rejecting unknown keys and wrong types with messages
-// that name the key by its dotted path.
-class ObjectReader {
- public:
-  ObjectReader(const json& object, std::string prefix, std::string source)
-      : object_(object), prefix_(std::move(prefix)), source_(std::move(source)) {
-    if (!object_.is_object()) fail(prefix_.empty() ? "top level" : prefix_, "an object", object_.type_name());
-  }
-
-  void read(const char* key, int64_t& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_number_integer()) fail(path(key), "an integer", describe(*v));
-      out = v->get<int64_t>();
-    }
-  }
-  void read(const char* key, double& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_number()) fail(path(key), "a number", describe(*v));
-      out = v->get<double>();
-    }
-  }
-  void read(const char* key, bool& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_boolean()) fail(path(key), "true or false", describe(*v));
-      out = v->get<bool>();
-    }
-  }
-  void read(const char* key, std::string& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_string()) fail(path(key), "a string", describe(*v));
-      out = v->get<std::string>();
-    }
-  }
-  void read(const char* key, std::vector<std::string>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) fail(path(key), "a list of strings", describe(*v));
-      out.clear();
-      for (const auto& item : *v) {
-        if (!item.is_string()) fail(path(key), "a list of strings", "an element that is " + describe(item));
-        out.push_back(item.get<std::string>());
-      }
-    }
-  }
-  const json* child(const char* key) { return find(key); }
-  bool has(const char* key) const { return object_.contains(key); }
-
-  // Call after all reads: any key not consumed is unknown.
-  void reject_unknown() const {
-    for (const auto& item : object_.items()) {
-      if (!consumed_.count(item.key())) {
-        std::vector<std::string> known(consumed_all_.begin(), consumed_all_.end());
-        throw ConfigError(fmt::format("{}: unknown key '{}' (known keys here: {})", source_, path(item.key().c_str()),
-                                      fmt::join(known, ", ")));
-      }
-    }
-  }
-
-  [[noreturn]] void fail(const std::string& key, const std::string& expected, const std::string& found) const {
-    throw ConfigError(fmt::format("{}: key '{}': expected {}, found {}", source_, key, expected, found));
-  }
-  std::string path(const char* key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
-
- private:
-  const json* find(const char* key) {
-    consumed_all_.insert(key);
-    auto it = object_.find(key);
-    if (it == object_.end()) return nullptr;
-    consumed_.insert(key);
-    return &*it;
-  }
-  static std::string describe(const json& v) {
-    std::string dump = v.dump();
-    if (dump.size() > 40) dump = dump.substr(0, 37) + "...";
-    return std::string(v.type_name()) + " " + dump;
-  }
-
-  const json& object_;
-  std::string prefix_;
-  std::string source_;
-  std::set<std::string> consumed_;
-  std::set<std::string> consumed_all_;
-};
 
 class Checker {
  public:
@@ -221,19 +139,19 @@ ModelConfig ModelConfig::from_json(const std::string& json_text, const std::stri
     throw ConfigError(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
   ModelConfig c;
-  ObjectReader top(root, "", source);
-  top.read("name", c.name);
-  top.read("sample_rate", c.sample_rate);
-  top.read("window_samples", c.window_samples);
-  top.read("patch_size", c.patch_size);
-  top.read("embed_dim", c.embed_dim);
-  top.read("input_scale", c.input_scale);
-  top.read("init_std", c.init_std);
-  top.read("head_init_scale", c.head_init_scale);
-  top.read("channels", c.channels);
-  top.read("rois", c.rois);
+  detail::JsonReader top(root, "", source);
+  top.text("name", c.name);
+  top.number("sample_rate", c.sample_rate);
+  top.number("window_samples", c.window_samples);
+  top.number("patch_size", c.patch_size);
+  top.number("embed_dim", c.embed_dim);
+  top.number("input_scale", c.input_scale);
+  top.number("init_std", c.init_std);
+  top.number("head_init_scale", c.head_init_scale);
+  top.texts("channels", c.channels);
+  top.texts("rois", c.rois);
   int64_t num_rois = -1;
-  top.read("num_rois", num_rois);
+  top.number("num_rois", num_rois);
   if (num_rois != -1) {
     if (num_rois < 1) top.fail("num_rois", "a positive integer", fmt::format("{}", num_rois));
     if (!top.has("rois")) {
@@ -242,40 +160,40 @@ ModelConfig ModelConfig::from_json(const std::string& json_text, const std::stri
       top.fail("num_rois", fmt::format("the length of 'rois' ({})", c.rois.size()), fmt::format("{}", num_rois));
     }
   }
-  if (const json* t = top.child("temporal")) {
-    ObjectReader r(*t, "temporal", source);
+  if (const json* t = top.find("temporal")) {
+    detail::JsonReader r(*t, "temporal", source);
     auto& o = c.temporal;
-    r.read("depth", o.depth);
-    r.read("heads", o.heads);
-    r.read("mlp_ratio", o.mlp_ratio);
-    r.read("conv_channels", o.conv_channels);
-    r.read("conv_groups", o.conv_groups);
-    r.read("qk_norm", o.qk_norm);
-    r.read("qkv_bias", o.qkv_bias);
-    r.read("layer_scale", o.layer_scale);
-    r.read("drop", o.drop);
-    r.read("attn_drop", o.attn_drop);
-    r.read("drop_path", o.drop_path);
-    r.read("max_patches", o.max_patches);
-    r.read("vocabulary_rows", o.vocabulary_rows);
-    r.reject_unknown();
+    r.number("depth", o.depth);
+    r.number("heads", o.heads);
+    r.number("mlp_ratio", o.mlp_ratio);
+    r.number("conv_channels", o.conv_channels);
+    r.number("conv_groups", o.conv_groups);
+    r.flag("qk_norm", o.qk_norm);
+    r.flag("qkv_bias", o.qkv_bias);
+    r.number("layer_scale", o.layer_scale);
+    r.number("drop", o.drop);
+    r.number("attn_drop", o.attn_drop);
+    r.number("drop_path", o.drop_path);
+    r.number("max_patches", o.max_patches);
+    r.number("vocabulary_rows", o.vocabulary_rows);
+    r.finish();
   }
-  if (const json* s = top.child("spectral")) {
-    ObjectReader r(*s, "spectral", source);
+  if (const json* s = top.find("spectral")) {
+    detail::JsonReader r(*s, "spectral", source);
     auto& o = c.spectral;
-    r.read("base_window", o.base_window);
-    r.read("scales", o.scales);
-    r.read("depth", o.depth);
-    r.read("heads", o.heads);
-    r.read("dim_head", o.dim_head);
-    r.read("ff_mult", o.ff_mult);
-    r.read("attn_out_drop", o.attn_out_drop);
-    r.read("ff_drop", o.ff_drop);
-    r.read("pe_drop", o.pe_drop);
-    r.read("max_positions", o.max_positions);
-    r.reject_unknown();
+    r.number("base_window", o.base_window);
+    r.number("scales", o.scales);
+    r.number("depth", o.depth);
+    r.number("heads", o.heads);
+    r.number("dim_head", o.dim_head);
+    r.number("ff_mult", o.ff_mult);
+    r.number("attn_out_drop", o.attn_out_drop);
+    r.number("ff_drop", o.ff_drop);
+    r.number("pe_drop", o.pe_drop);
+    r.number("max_positions", o.max_positions);
+    r.finish();
   }
-  top.reject_unknown();
+  top.finish();
   validate_config(c, source);
   return c;
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json_reader.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/montage.hpp"
 #include "neurobolt/simulate.hpp"
@@ -401,111 +402,29 @@ ordered_json hrf_json(const signal::HrfParams& h) {
                       {"length", h.length}};
 }
 
-// Reads one JSON object key by key; unknown keys and wrong types are ConfigErrors naming the
-// key's dotted path.
-class Reader {
- public:
-  Reader(const json& object, std::string path, const std::string& source)
-      : object_(object), path_(std::move(path)), source_(source) {
-    if (!object_.is_object()) fail("", "an object", object_.type_name());
-  }
-  ~Reader() = default;
+using Reader = detail::JsonReader;
 
-  template <typename T>
-  void number(const char* key, T& out) {
-    if (const json* v = find(key)) {
-      if constexpr (std::is_integral_v<T>) {
-        if (!v->is_number_integer()) fail(key, "an integer", v->dump());
-      } else {
-        if (!v->is_number()) fail(key, "a number", v->dump());
-      }
-      out = v->get<T>();
-    }
+void read_bands(Reader& r, const char* key, PerBand& out) {
+  if (const json* v = r.find(key)) {
+    Reader br(*v, r.child_path(key), r.source());
+    for (int b = 0; b < kNumBands; ++b) br.number(kBandNames[b], out[static_cast<std::size_t>(b)]);
+    br.finish();
   }
-  void text(const char* key, std::string& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_string()) fail(key, "a string", v->dump());
-      out = v->get<std::string>();
-    }
-  }
-  void flag(const char* key, bool& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_boolean()) fail(key, "true or false", v->dump());
-      out = v->get<bool>();
-    }
-  }
-  void texts(const char* key, std::vector<std::string>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) fail(key, "a list of strings", v->dump());
-      out.clear();
-      for (const auto& item : *v) {
-        if (!item.is_string()) fail(key, "a list of strings", v->dump());
-        out.push_back(item.get<std::string>());
-      }
-    }
-  }
-  void numbers(const char* key, std::vector<double>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) fail(key, "a list of numbers", v->dump());
-      out.clear();
-      for (const auto& item : *v) {
-        if (!item.is_number()) fail(key, "a list of numbers", v->dump());
-        out.push_back(item.get<double>());
-      }
-    }
-  }
-  void triple(const char* key, std::array<double, 3>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_array() || v->size() != 3 ||
-          !std::all_of(v->begin(), v->end(), [](const json& x) { return x.is_number(); }))
-        fail(key, "a list of 3 numbers", v->dump());
-      for (std::size_t k = 0; k < 3; ++k) out[k] = (*v)[k].get<double>();
-    }
-  }
-  void bands(const char* key, PerBand& out) {
-    if (const json* v = find(key)) {
-      Reader r(*v, child_path(key), source_);
-      for (int b = 0; b < kNumBands; ++b) r.number(kBandNames[b], out[static_cast<std::size_t>(b)]);
-      r.finish();
-    }
-  }
-  void hrf(const char* key, signal::HrfParams& h) {
-    if (const json* v = find(key)) {
-      Reader r(*v, child_path(key), source_);
-      r.number("peak_delay", h.peak_delay);
-      r.number("undershoot_delay", h.undershoot_delay);
-      r.number("peak_dispersion", h.peak_dispersion);
-      r.number("undershoot_dispersion", h.undershoot_dispersion);
-      r.number("ratio", h.ratio);
-      r.number("onset", h.onset);
-      r.number("length", h.length);
-      r.finish();
-    }
-  }
-  const json* find(const char* key) {
-    known_.insert(key);
-    auto it = object_.find(key);
-    return it == object_.end() ? nullptr : &*it;
-  }
-  std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  void finish() const {
-    for (const auto& item : object_.items())
-      if (!known_.count(item.key()))
-        throw ConfigError(fmt::format("{}: unknown key '{}' (known keys here: {})", source_, child_path(item.key()),
-                                      fmt::join(known_, ", ")));
-  }
-  [[noreturn]] void fail(const std::string& key, const std::string& expected, std::string found) const {
-    if (found.size() > 60) found = found.substr(0, 57) + "...";
-    throw ConfigError(fmt::format("{}: key '{}': expected {}, found {}", source_, key.empty() ? path_ : child_path(key),
-                                  expected, found));
-  }
+}
 
- private:
-  const json& object_;
-  std::string path_;
-  const std::string& source_;
-  std::set<std::string> known_;
-};
+void read_hrf(Reader& r, const char* key, signal::HrfParams& h) {
+  if (const json* v = r.find(key)) {
+    Reader hr(*v, r.child_path(key), r.source());
+    hr.number("peak_delay", h.peak_delay);
+    hr.number("undershoot_delay", h.undershoot_delay);
+    hr.number("peak_dispersion", h.peak_dispersion);
+    hr.number("undershoot_dispersion", h.undershoot_dispersion);
+    hr.number("ratio", h.ratio);
+    hr.number("onset", h.onset);
+    hr.number("length", h.length);
+    hr.finish();
+  }
+}
 
 }  // namespace
 
@@ -600,8 +519,8 @@ SimulationConfig simulation_config_from_json(const std::string& text, const std:
   r.number("envelope_variability", c.envelope_variability);
   r.number("vigilance", c.vigilance);
   r.number("vigilance_timescale", c.vigilance_timescale);
-  r.bands("vigilance_loading", c.vigilance_loading);
-  r.bands("peak_width_hz", c.peak_width_hz);
+  read_bands(r, "vigilance_loading", c.vigilance_loading);
+  read_bands(r, "peak_width_hz", c.peak_width_hz);
   r.number("aperiodic_exponent", c.aperiodic_exponent);
   r.number("sensor_noise", c.sensor_noise);
   r.number("power_line_frequency", c.power_line_frequency);
@@ -644,8 +563,8 @@ SimulationConfig simulation_config_from_json(const std::string& text, const std:
       sr.text("name", s.name);
       sr.triple("position", s.position);
       sr.triple("orientation", s.orientation);
-      sr.bands("amplitude", s.amplitude);
-      sr.bands("peak_hz", s.peak_hz);
+      read_bands(sr, "amplitude", s.amplitude);
+      read_bands(sr, "peak_hz", s.peak_hz);
       sr.number("background", s.background);
       sr.number("envelope_timescale", s.envelope_timescale);
       sr.finish();
@@ -682,7 +601,7 @@ SimulationConfig simulation_config_from_json(const std::string& text, const std:
       rr.number("snr_scale", roi.snr_scale);
       rr.number("amplitude", roi.amplitude);
       rr.number("hidden_timescale", roi.hidden_timescale);
-      rr.hrf("hrf", roi.hrf);
+      read_hrf(rr, "hrf", roi.hrf);
       rr.finish();
       c.rois.push_back(std::move(roi));
     }
