@@ -10,15 +10,6 @@
 
 using namespace neurobolt;
 
-namespace {
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
-
 TEST_CASE("built-in configs are the JSON files in models/", "[config]") {
   for (const auto& name : builtin_config_names()) {
     INFO(name);

@@ -19,17 +19,12 @@
 using neurobolt::ReadOptions;
 using neurobolt::Recording;
 using neurobolt::test::TempDir;
+using neurobolt::test::error_of;
 
 namespace {
 
 std::filesystem::path real(const std::string& relative) {
   return neurobolt::test::shared_dir() / "data" / "real" / relative;
-}
-
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 std::string put(const TempDir& dir, const std::string& name, const std::string& bytes) {
@@ -38,15 +33,6 @@ std::string put(const TempDir& dir, const std::string& name, const std::string& 
   return path;
 }
 
-// The error's full text, or "(no error)"; any other exception fails the test.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const neurobolt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 void replace_once(std::string& text, const std::string& from, const std::string& to) {
   const auto at = text.find(from);
@@ -65,7 +51,7 @@ void set_field(std::string& bytes, std::size_t offset, std::size_t width, const 
 
 TEST_CASE("truncated EDF and BDF files are refused with the sizes", "[io][edf]") {
   TempDir dir;
-  const std::string edf = slurp(real("edf/eeglab_test.edf"));  // 4352 header bytes + 60 records of 8192
+  const std::string edf = neurobolt::test::read_bytes(real("edf/eeglab_test.edf"));  // 4352 header bytes + 60 records of 8192
   const auto cut = put(dir, "cut.edf", edf.substr(0, edf.size() - 1000));
   CHECK_THAT(error_of([&] { neurobolt::read_edf(cut); }), Catch::Contains("cut.edf") && Catch::Contains("file size") &&
                                                               Catch::Contains("expected 495872 bytes") &&
@@ -80,7 +66,7 @@ TEST_CASE("truncated EDF and BDF files are refused with the sizes", "[io][edf]")
   CHECK_THAT(error_of([&] { neurobolt::read_edf(empty); }),
              Catch::Contains("empty.edf") && Catch::Contains("found 0 bytes"));
 
-  const std::string bdf = slurp(real("bdf/mne_test.bdf"));
+  const std::string bdf = neurobolt::test::read_bytes(real("bdf/mne_test.bdf"));
   const auto cut_bdf = put(dir, "cut.bdf", bdf.substr(0, bdf.size() - 3));
   CHECK_THAT(error_of([&] { neurobolt::read_recording(cut_bdf); }),
              Catch::Contains("cut.bdf") && Catch::Contains("file size") && Catch::Contains("expected 467456 bytes"));
@@ -88,7 +74,7 @@ TEST_CASE("truncated EDF and BDF files are refused with the sizes", "[io][edf]")
 
 TEST_CASE("EDF header fields that disagree with the file or each other are refused, naming the field", "[io][edf]") {
   TempDir dir;
-  const std::string original = slurp(real("edf/eeglab_test.edf"));
+  const std::string original = neurobolt::test::read_bytes(real("edf/eeglab_test.edf"));
   auto edited = [&](std::size_t offset, std::size_t width, const std::string& value) {
     std::string bytes = original;
     set_field(bytes, offset, width, value);
@@ -123,7 +109,7 @@ TEST_CASE("EDF header fields that disagree with the file or each other are refus
 
 TEST_CASE("an EDF+ annotation signal with a broken TAL is refused naming the record", "[io][edf]") {
   TempDir dir;
-  std::string bytes = slurp(real("edf/chtypes_edf.edf"));
+  std::string bytes = neurobolt::test::read_bytes(real("edf/chtypes_edf.edf"));
   // Record 2's annotation signal (header 11264, records of 16874 bytes, TALs at 16800): "+1\x14\x14..."
   const std::size_t tal = 11264 + 16874 + 16800;
   REQUIRE(bytes.substr(tal, 4) == "+1\x14\x14");
@@ -137,9 +123,9 @@ TEST_CASE("an EDF+ annotation signal with a broken TAL is refused naming the rec
 TEST_CASE("BrainVision float data with NaN or Inf samples are refused naming channel and sample", "[io][brainvision]") {
   TempDir dir;
   const auto src = real("brainvision/eeglab_testbva");
-  put(dir, "testbva.vhdr", slurp(src / "testbva.vhdr"));
-  put(dir, "testbva.vmrk", slurp(src / "testbva.vmrk"));
-  std::string data = slurp(src / "testbva.dat");
+  put(dir, "testbva.vhdr", neurobolt::test::read_bytes(src / "testbva.vhdr"));
+  put(dir, "testbva.vmrk", neurobolt::test::read_bytes(src / "testbva.vmrk"));
+  std::string data = neurobolt::test::read_bytes(src / "testbva.dat");
   // MULTIPLEXED, 32 channels: sample 11 of channel 3 (Fp1, Fp2, F3) is float number 10 * 32 + 2.
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::memcpy(&data[(10 * 32 + 2) * 4], &nan, 4);
@@ -161,8 +147,8 @@ TEST_CASE("BrainVision float data with NaN or Inf samples are refused naming cha
 TEST_CASE("BrainVision files that disagree with their header are refused naming file and field", "[io][brainvision]") {
   TempDir dir;
   const auto src = real("brainvision/mne_test");
-  const std::string header = slurp(src / "test.vhdr"), header2 = slurp(src / "testv2.vhdr");
-  const std::string markers = slurp(src / "test.vmrk"), data = slurp(src / "test.eeg");
+  const std::string header = neurobolt::test::read_bytes(src / "test.vhdr"), header2 = neurobolt::test::read_bytes(src / "testv2.vhdr");
+  const std::string markers = neurobolt::test::read_bytes(src / "test.vmrk"), data = neurobolt::test::read_bytes(src / "test.eeg");
   auto setup = [&](const std::string& vhdr, const std::string& vmrk, const std::string& eeg) {
     put(dir, "test.vmrk", vmrk);
     put(dir, "testv2.vmrk", vmrk);
@@ -226,8 +212,8 @@ TEST_CASE("BrainVision layouts: VECTORIZED, INT_32 and big-endian copies read th
   TempDir dir;
   const auto src = real("brainvision/mne_test");
   const Recording reference = neurobolt::read_brainvision((src / "test.vhdr").string());
-  const std::string header = slurp(src / "test.vhdr"), data = slurp(src / "test.eeg");
-  put(dir, "test.vmrk", slurp(src / "test.vmrk"));
+  const std::string header = neurobolt::test::read_bytes(src / "test.vhdr"), data = neurobolt::test::read_bytes(src / "test.eeg");
+  put(dir, "test.vmrk", neurobolt::test::read_bytes(src / "test.vmrk"));
   const int64_t channels = 32, samples = 7900;
   auto sample = [&](int64_t c, int64_t s) {
     int16_t v;
@@ -269,9 +255,9 @@ TEST_CASE("BrainVision layouts: VECTORIZED, INT_32 and big-endian copies read th
 TEST_CASE("BrainVision headers in UTF-8 and Latin-1 give the same UTF-8 names", "[io][brainvision]") {
   TempDir dir;
   const auto src = real("brainvision/mne_test");
-  std::string header = slurp(src / "test.vhdr");
-  put(dir, "test.vmrk", slurp(src / "test.vmrk"));
-  put(dir, "test.eeg", slurp(src / "test.eeg"));
+  std::string header = neurobolt::test::read_bytes(src / "test.vhdr");
+  put(dir, "test.vmrk", neurobolt::test::read_bytes(src / "test.vmrk"));
+  put(dir, "test.eeg", neurobolt::test::read_bytes(src / "test.eeg"));
   replace_once(header, "Ch1=FP1,", "Ch1=Fp\xC3\xBC,");  // "Fpü" in UTF-8
   const auto path = put(dir, "test.vhdr", header);
   CHECK(neurobolt::read_brainvision(path).channels[0].name == "Fp\xC3\xBC");
@@ -428,7 +414,7 @@ TEST_CASE("broken EEGLAB files are refused naming file and field", "[io][eeglab]
 TEST_CASE("EEGLAB .fdt that disagrees with the .set, or holds NaN, is refused", "[io][eeglab]") {
   TempDir dir;
   std::filesystem::copy_file(real("eeglab/eeglab_data.set"), dir / "eeglab_data.set");
-  std::string fdt = slurp(real("eeglab/eeglab_data.fdt"));
+  std::string fdt = neurobolt::test::read_bytes(real("eeglab/eeglab_data.fdt"));
   const auto path = (dir / "eeglab_data.set").string();
   put(dir, "eeglab_data.fdt", fdt.substr(0, fdt.size() - 4));
   CHECK_THAT(error_of([&] { neurobolt::read_eeglab(path); }),

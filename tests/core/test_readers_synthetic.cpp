@@ -15,6 +15,7 @@
 
 using neurobolt::ReadOptions;
 using neurobolt::Recording;
+using neurobolt::test::error_of;
 
 namespace {
 
@@ -135,14 +136,6 @@ SignalSpec annotations(int spr = 30) {
   return s;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const neurobolt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

@@ -28,6 +28,7 @@
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using namespace neurobolt;
+using neurobolt::test::read_bytes;
 
 namespace {
 
@@ -41,13 +42,6 @@ SimulationConfig small_config() {
   c.channels = {"Fp1", "Fp2", "C3", "C4", "Pz", "O1", "O2", "Oz", "ECG"};
   c.threads = 2;
   return c;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::map<std::string, std::string> tree(const fs::path& root) {
