@@ -335,4 +335,11 @@ class DatasetReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// What a checkpoint records about the dataset it was trained on (a JSON object): "path",
+// "fingerprint", "sample_rate", "window_samples", "channel_names", "roi_names", "split_mode",
+// "fold", "normalisation" {"mean", "std"} (per ROI, of the training split in use) and
+// "parameters" (every preprocessing option of `prepare`), so that `infer` can redo the
+// preprocessing and state its units.
+std::string checkpoint_dataset_json(const DatasetReader& reader);
+
 }  // namespace neurobolt

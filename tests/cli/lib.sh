@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Shared helpers of the per-area CLI test scripts (tests/cli/test_*.sh BIN SOURCE_DIR SHARED_DIR).
+# Source it first; it sets bin, src, shared and a temporary work folder removed on exit.
+set -u
+bin=$1 src=$2 shared=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+# run EXPECTED_STATUS CMD...: runs the command, keeps stdout/stderr in $work/out and $work/err,
+# checks the exit status.
+run() {
+  local expected=$1; shift
+  "$@" >"$work/out" 2>"$work/err"
+  local status=$?
+  if [ "$status" -ne "$expected" ]; then
+    echo "--- stdout"; cat "$work/out"; echo "--- stderr"; cat "$work/err"
+    fail "'$*' exited $status, expected $expected"
+  fi
+}
+# has out|err TEXT: the last command's stdout/stderr contains TEXT.
+has() { grep -q -- "$2" "$work/$1" || { cat "$work/$1"; fail "$1 lacks '$2'"; }; }
+one_line_error() {
+  [ "$(wc -l <"$work/err")" -eq 1 ] || { cat "$work/err"; fail "expected a one-line error"; }
+}
