@@ -26,7 +26,7 @@ const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 }  // namespace
 
-TEST_CASE("ROI metrics equal a hand computation", "[evaluate]") {
+TEST_CASE("evaluate: ROI metrics equal a hand computation", "[evaluate]") {
   // Column 0: p = 1 2 3 4, t = 2 4 5 4. Means 2.5 and 3.75; deviations p: -1.5 -0.5 0.5 1.5,
   // t: -1.75 0.25 1.25 0.25. Sxy = 3.5, Sxx = 5, Syy = 4.75: r = 3.5 / sqrt(23.75) = 7 / sqrt(95).
   // SSE = 1 + 4 + 4 + 0 = 9: MSE = 2.25, R2 = 1 - 9 / 4.75 = -17/19.
@@ -47,7 +47,7 @@ TEST_CASE("ROI metrics equal a hand computation", "[evaluate]") {
   CHECK(mean_r(m) == Approx((7.0 / std::sqrt(95.0) + 1.0) / 2).epsilon(1e-15));
 }
 
-TEST_CASE("ROI metrics skip NaN rows per ROI and explain undefined r", "[evaluate]") {
+TEST_CASE("evaluate: ROI metrics skip NaN rows per ROI and explain undefined r", "[evaluate]") {
   // Column 0 has a NaN prediction in row 1 and a NaN target in row 4: pairs are rows 0, 2, 3 with
   // p = 1 3 4 and t = 2 5 4 (means 8/3 and 11/3): Sxy = (-5/3)(-5/3) + (1/3)(4/3) + (4/3)(1/3)
   // = 33/9, Sxx = 42/9, Syy = 42/9: r = 33/42. SSE = 1 + 4 + 0 = 5: MSE 5/3, R2 = 1 - 5/(42/9).
@@ -95,7 +95,7 @@ TEST_CASE("ROI metrics skip NaN rows per ROI and explain undefined r", "[evaluat
   CHECK(std::isnan(mean_r({m[1], m[2]})));
 }
 
-TEST_CASE("ROI metrics accumulate in double", "[evaluate]") {
+TEST_CASE("evaluate: ROI metrics accumulate in double", "[evaluate]") {
   // A large offset with small, exactly known fluctuations: float sums of squares would lose them.
   const int64_t rows = 100000;
   std::vector<float> predicted(rows), target(rows);
@@ -130,7 +130,7 @@ RunSeries make_run(const std::string& name, const std::string& subject, const st
 
 }  // namespace
 
-TEST_CASE("Intra-run protocol: per-run metrics over the test rows, their mean over runs", "[evaluate]") {
+TEST_CASE("evaluate: intra-run protocol: per-run metrics over the test rows, their mean over runs", "[evaluate]") {
   // Run A (subject 01): two training rows, then test rows p = 1 2 3 4, t = 2 4 5 4 (r = 7/sqrt(95)).
   // Run B (subject 02): test rows with t = 2p + 1 (r = 1). Run C (subject 01): training rows only.
   EvaluationInput in;
@@ -178,7 +178,7 @@ TEST_CASE("Intra-run protocol: per-run metrics over the test rows, their mean ov
   CHECK(res.per_split[2].per_roi[0].r == res.per_roi[0].r);
 }
 
-TEST_CASE("Cross-subject protocol: whole runs pooled and per run", "[evaluate]") {
+TEST_CASE("evaluate: cross-subject protocol: whole runs pooled and per run", "[evaluate]") {
   EvaluationInput in;
   in.rois = {"a", "b"};
   in.protocol = "cross-subject";
@@ -214,7 +214,7 @@ TEST_CASE("Cross-subject protocol: whole runs pooled and per run", "[evaluate]")
   CHECK(res.per_split[0].rows == 10);
 }
 
-TEST_CASE("evaluate rejects inconsistent input, naming the run and field", "[evaluate]") {
+TEST_CASE("evaluate: rejects inconsistent input, naming the run and field", "[evaluate]") {
   EvaluationInput in;
   in.rois = {"a", "b"};
   in.runs.push_back(make_run("sub-01_run-1", "01", {1, 2, 3}, {1, 2, 3, 4}, {}));
@@ -235,7 +235,7 @@ TEST_CASE("evaluate rejects inconsistent input, naming the run and field", "[eva
   CHECK_THAT(test::error_of([&] { evaluate(in); }), Catch::Matchers::Contains("no ROIs"));
 }
 
-TEST_CASE("Evaluation JSON: keys, NaN as null, provenance", "[evaluate]") {
+TEST_CASE("evaluate: JSON: keys, NaN as null, provenance", "[evaluate]") {
   EvaluationInput in;
   in.rois = {"V1", "flat"};
   in.protocol = "cross-subject";
@@ -266,7 +266,7 @@ TEST_CASE("Evaluation JSON: keys, NaN as null, provenance", "[evaluate]") {
   CHECK_THAT(test::error_of([&] { evaluation_json(res, "[1]"); }), Catch::Matchers::Contains("expected a JSON object"));
 }
 
-TEST_CASE("Splits from a checkpoint's dataset record", "[evaluate]") {
+TEST_CASE("evaluate: splits from a checkpoint's dataset record", "[evaluate]") {
   EvaluationInput in;
   in.rois = {"a"};
   // 200 rows at TR 2 s; the first 6 had no full 16 s window (n/a predictions).
@@ -417,7 +417,7 @@ struct SimulatedStudy {
 
 }  // namespace
 
-TEST_CASE("Predictions of the target itself score r = 1 and MSE 0 after prepare's normalisation", "[evaluate][sim]") {
+TEST_CASE("evaluate: predictions of the target itself score r = 1 and MSE 0 after prepare's normalisation", "[evaluate][sim]") {
   SimulatedStudy study;
   // The prediction folder inside derivatives/: it must not be searched for targets.
   const fs::path pred = study.root / "derivatives" / "neurobolt-pred";
@@ -460,7 +460,7 @@ TEST_CASE("Predictions of the target itself score r = 1 and MSE 0 after prepare'
   CHECK(only.runs[0].subject == "02");
 }
 
-TEST_CASE("Prediction errors name both files and values", "[evaluate][sim]") {
+TEST_CASE("evaluate: prediction errors name both files and values", "[evaluate][sim]") {
   SimulatedStudy study;
   const std::string root = study.root.string();
   const auto folder = [&](const std::string& name) { return study.dir / name; };
@@ -542,7 +542,7 @@ TEST_CASE("Prediction errors name both files and values", "[evaluate][sim]") {
   }
 }
 
-TEST_CASE("Noise ceilings from the simulator's summary", "[evaluate][sim]") {
+TEST_CASE("evaluate: noise ceilings from the simulator's summary", "[evaluate][sim]") {
   SimulatedStudy study;
   const auto summary = (study.root / "derivatives" / "neurobolt-sim-truth" / "summary.tsv").string();
   const auto all = read_noise_ceilings(summary, study.summary.roi_names, {});
