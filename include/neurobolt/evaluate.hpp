@@ -137,7 +137,8 @@ void label_splits(EvaluationInput& input, const DatasetReader& dataset);
 //  * intra-run: per run, the rows with a prediction (not all NaN) are its windows in time order,
 //    labelled by intra_run_split with the run's repetition_time (a ConfigError when it is 0);
 //  * cross-subject with subject lists: every row of a listed val/test subject is val/test, the
-//    rest train.
+//    rest train, as prepare labels them (the record does not list the dataset's subjects, so a
+//    subject it never had is labelled train too; label_splits with the dataset file tells).
 // cross-subject by fractions and kfold need the subject list of the dataset: a ConfigError that
 // says to use label_splits with the dataset file.
 void label_splits_from_record(EvaluationInput& input, const std::string& dataset_record_json);

@@ -559,3 +559,86 @@ TEST_CASE("evaluate: noise ceilings from the simulator's summary", "[evaluate][s
   CHECK_THAT(test::error_of([&] { read_noise_ceilings(summary, {study.rois[0]}, {"sub-09_task-rest_run-1"}); }),
              Catch::Matchers::Contains("no row for run 'sub-09_task-rest_run-1'"));
 }
+
+TEST_CASE("evaluate: split labels from a prepared dataset equal those from its checkpoint record", "[evaluate][sim]") {
+  test::TempDir dir;
+  SimulationConfig sim = SimulationConfig::defaults();
+  sim.subjects = 2;
+  sim.minutes = 5.0;  // about 148 volumes: enough windows for a non-empty intra-run test part
+  sim.sample_rate = 250.0;
+  sim.seed = 9;
+  sim.threads = 1;
+  const auto root = dir / "bids";
+  const auto summary = write_simulated_dataset(sim, root.string(), false);
+
+  // Predictions as infer makes them: one row per volume, n/a before the first full window.
+  const auto make_input = [&](const DatasetReader& reader) {
+    EvaluationInput in;
+    in.rois = {summary.roi_names[0]};
+    for (const auto& name : reader.run_names()) {
+      const auto subject = name.substr(4, 2);
+      const auto t = read_timeseries_tsv((root / "derivatives" / "neurobolt-sim" / ("sub-" + subject) / "func" /
+                                          (name + "_desc-roi_timeseries.tsv"))
+                                             .string());
+      RunSeries run;
+      run.run = name;
+      run.subject = subject;
+      run.rows = t.num_volumes;
+      run.repetition_time = 2.0;
+      for (int64_t k = 0; k < run.rows; ++k) {
+        run.predicted.push_back(k < 6 ? kNaN : static_cast<float>(k % 3));
+        run.target.push_back(static_cast<float>(t.at(k, 0)));
+      }
+      in.runs.push_back(run);
+    }
+    RunSeries other = in.runs[0];
+    other.run = "sub-03_task-rest_run-1";
+    other.subject = "03";
+    in.runs.push_back(other);
+    return in;
+  };
+
+  PrepareOptions options;
+  options.channels = {"FP1", "FP2", "C3", "C4", "O1", "O2"};
+  SECTION("intra-run") {
+    prepare_bids(root.string(), (dir / "intra.h5").string(), options);
+    const DatasetReader reader((dir / "intra.h5").string());
+    EvaluationInput exact = make_input(reader);
+    label_splits(exact, reader);
+    CHECK(std::any_of(exact.log.begin(), exact.log.end(), [](const std::string& l) {
+      return l.find("run 'sub-03_task-rest_run-1' is not in the dataset") != std::string::npos;
+    }));
+    exact.runs.pop_back();
+    EvaluationInput recorded = make_input(reader);
+    recorded.runs.pop_back();
+    label_splits_from_record(recorded, checkpoint_dataset_json(reader));
+    for (std::size_t i = 0; i < exact.runs.size(); ++i) {
+      CHECK(exact.runs[i].row_splits == recorded.runs[i].row_splits);
+      const auto& labels = exact.runs[i].row_splits;
+      CHECK(labels[5].empty());
+      CHECK(labels[6] == "train");
+      CHECK(labels.back() == "test");
+      CHECK(std::count(labels.begin(), labels.end(), "test") == reader.num_windows(Split::test) / 2);
+    }
+    exact.evaluated_split = "test";
+    CHECK(evaluate(exact).num_rows == reader.num_windows(Split::test));
+  }
+  SECTION("cross-subject") {
+    options.split.mode = SplitMode::cross_subject;
+    options.split.test_subjects = {"02"};
+    prepare_bids(root.string(), (dir / "cross.h5").string(), options);
+    const DatasetReader reader((dir / "cross.h5").string());
+    EvaluationInput exact = make_input(reader);
+    label_splits(exact, reader);
+    CHECK(exact.runs[0].row_splits[3].empty());  // no window: no split
+    CHECK(exact.runs[0].row_splits[10] == "train");
+    CHECK(exact.runs[1].row_splits[10] == "test");
+    CHECK(std::all_of(exact.runs[2].row_splits.begin(), exact.runs[2].row_splits.end(),
+                      [](const std::string& s) { return s.empty(); }));
+    EvaluationInput recorded = make_input(reader);
+    label_splits_from_record(recorded, checkpoint_dataset_json(reader));
+    CHECK(recorded.runs[0].split == "train");
+    CHECK(recorded.runs[1].split == "test");
+    CHECK(recorded.runs[2].split == "train");  // an unlisted subject trains
+  }
+}
