@@ -67,7 +67,8 @@ struct ReportInput {
 };
 
 // The report as one HTML document. ConfigError when noise_ceiling is neither empty nor one value
-// per ROI, or time_course_run names no run.
+// per ROI, time_course_run names no run, or a run's arrays do not fit its rows and the
+// evaluation's ROIs.
 std::string render_report_html(const ReportInput& input);
 
 // Writes the report atomically (temporary file, then rename). IoError when `path` exists and not

@@ -237,8 +237,8 @@ std::string time_course_section(const ReportInput& in, const Labels& labels) {
   h += R"(<p class="lead">One panel per ROI; values in the units of the evaluation (z units of the training targets for )"
        R"(neurobolt predictions). r is over the run's evaluated rows.</p>)";
   h += R"(<div class="legend-row">)";
-  h += "<span>" + line_swatch(Palette::truth, false, 1.3) + " measured</span>";
-  h += "<span>" + line_swatch(Palette::model, false, 1.7) + " " + escape(labels.model) + "</span>";
+  h += "<span>" + line_swatch(Palette::truth, false, 2.4) + " measured</span>";
+  h += "<span>" + line_swatch(Palette::model, false, 1.4) + " " + escape(labels.model) + "</span>";
   if (labels.has_baseline) h += "<span>" + line_swatch(Palette::baseline_line, true, 1.3) + " " + escape(labels.baseline) + "</span>";
   if (!split.empty()) {
     h += fmt::format(R"(<span><svg width="20" height="12" aria-hidden="true"><rect width="20" height="12" fill="#ececec" stroke="#bbbbbb"/></svg> evaluated rows ({})</span>)",
@@ -367,6 +367,23 @@ std::string training_section(const ReportInput& in, const Labels& labels) {
   return h + "</section>";
 }
 
+// The time courses index the runs by the evaluation's ROIs: sizes must agree.
+void check_runs(const ReportModel& model, const std::string& which) {
+  const auto R = static_cast<int64_t>(model.evaluation.rois.size());
+  for (const auto& run : model.runs) {
+    const auto check = [&](const char* field, std::size_t found, int64_t wanted, bool may_be_empty) {
+      if (static_cast<int64_t>(found) == wanted || (may_be_empty && found == 0)) return;
+      throw ConfigError(fmt::format("report: {} run '{}': {} has {} values, expected {} ({} rows{})", which, run.run,
+                                    field, found, wanted, run.rows,
+                                    may_be_empty ? " or none" : fmt::format(" x {} ROIs of the evaluation", R)));
+    };
+    check("predicted", run.predicted.size(), run.rows * R, false);
+    check("target", run.target.size(), run.rows * R, false);
+    check("time", run.time.size(), run.rows, true);
+    check("row_splits", run.row_splits.size(), run.rows, true);
+  }
+}
+
 }  // namespace
 
 std::string render_report_html(const ReportInput& in) {
@@ -381,6 +398,8 @@ std::string render_report_html(const ReportInput& in) {
     throw ConfigError(fmt::format("report: time-course run '{}' is not among the {} runs given", in.time_course_run,
                                   in.model.runs.size()));
   }
+  check_runs(in.model, "model");
+  if (in.baseline) check_runs(*in.baseline, "baseline");
   const EvaluationResult* baseline = in.baseline ? &in.baseline->evaluation : nullptr;
   Labels labels;
   labels.model = in.model.label.empty() ? "model" : in.model.label;

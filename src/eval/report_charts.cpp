@@ -268,13 +268,13 @@ std::string time_panel(const TimePanel& panel, int width, int height) {
   }
   svg += y_axis(yt, sy, left, right);
   svg += x_axis(xt, sx, bottom, top, panel.x_label, (left + right) / 2);
-  svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.3"/>)",
+  svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="2.4"/>)",
                      line_path(panel.time, panel.truth, sx, sy), Palette::truth);
   if (!panel.baseline.empty()) {
     svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.3" stroke-dasharray="5 3"/>)",
                        line_path(panel.time, panel.baseline, sx, sy), Palette::baseline_line);
   }
-  svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.7"/>)",
+  svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.4"/>)",
                      line_path(panel.time, panel.model, sx, sy), Palette::model);
   svg += "</svg>";
   return svg;

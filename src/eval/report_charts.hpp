@@ -25,7 +25,7 @@ struct Palette {
   static constexpr const char* model = "#1f4e99";     // dark blue
   static constexpr const char* baseline = "#e69f00";  // light orange (bars), dashed lines
   static constexpr const char* baseline_line = "#b35900";
-  static constexpr const char* truth = "#111111";
+  static constexpr const char* truth = "#9a9a9a";  // light and wide, beneath the darker predictions
   static constexpr const char* ceiling = "#000000";
   static constexpr const char* grid = "#e3e3e3";
   static constexpr const char* axis = "#555555";

@@ -248,6 +248,10 @@ TEST_CASE("report: without baseline, ceiling, runs or curves, with undefined r",
   report.noise_ceiling.clear();
   report.time_course_run = "sub-09_run-1";
   CHECK_THAT(test::error_of([&] { render_report_html(report); }), Contains("time-course run 'sub-09_run-1' is not among"));
+  report.time_course_run.clear();
+  report.model.runs[0].target.pop_back();
+  CHECK_THAT(test::error_of([&] { render_report_html(report); }),
+             Contains("model run 'sub-01_run-1': target has 7 values, expected 8 (4 rows x 2 ROIs of the evaluation)"));
 }
 
 TEST_CASE("report: the chosen run is drawn and open, extra runs only listed", "[report]") {
