@@ -24,11 +24,14 @@
 //    - without triggers (`first_volume_offset` set): t_k = offset + k * TR.
 //    The target row's BIDS StartTime is not applied: as in the reference, volume k pairs with the
 //    EEG before its acquisition onset.
-//  * EEG: read only the channels the model needs (names matched by canonical_channel_name; BIDS
-//    channels marked bad count as absent; a missing channel is a ConfigError unless
-//    allow_missing_channels, which zero-fills it and records it), check every sample is finite,
-//    resample to `sample_rate` (scipy's resample_poly filter), optionally high-pass (Butterworth,
-//    sosfiltfilt) and notch (iirnotch, filtfilt) at that rate.
+//  * EEG: preprocess_eeg (preprocess.hpp), the same function `infer` uses: the channels are
+//    matched by canonical_channel_name; BIDS channels marked bad count as absent; an absent channel
+//    is, by `missing_channels`, interpolated by spherical splines from the run's good EEG channels
+//    (the default), zero-filled, or a ConfigError; every sample read must be finite; resampled to
+//    `sample_rate` (scipy's resample_poly filter), optionally high-passed (Butterworth,
+//    sosfiltfilt) and notched (iirnotch, filtfilt) at that rate. Without `channels`, the channels
+//    are the run's EEG channels with a standard 10-05 position that every run has (good or marked
+//    bad), in the first run's order and canonical spelling; channels left out are a warning.
 //  * Windows: s_k = round(t_k * sample_rate) (the sample nearest to the onset, halves away from
 //    zero); window k is samples [s_k - window_samples, s_k), i.e. the 16 s before the onset, as the
 //    reference's mne.Epochs(tmin=-16, tmax=0) cropped to 3200 samples. A volume whose window does
@@ -65,6 +68,7 @@
 //   /runs/subject int32, /runs/repetition_time float64, /runs/num_volumes int64,
 //   /runs/first_window int64, /runs/num_windows int64, /runs/skipped int64,
 //   /runs/missing_channels string (JSON array of zero-filled channels)         [num_runs]
+//   /runs/interpolated_channels string (JSON array of interpolated channels)   [num_runs]
 //   /normalisation/mean, /normalisation/std  float64 [R]  (the stats /targets uses)
 //   /normalisation/fold_mean, /normalisation/fold_std  float64 [K, R]  (kfold only)
 //   attributes of /: format "neurobolt-dataset", format_version 1, sample_rate (float64),
@@ -93,6 +97,7 @@
 #include <vector>
 
 #include "neurobolt/bids.hpp"
+#include "neurobolt/preprocess.hpp"
 
 namespace neurobolt {
 
@@ -161,10 +166,12 @@ VolumeOnsets onsets_from_triggers(std::vector<double> triggers, double repetitio
                                   const OnsetOptions& options, const std::string& what);
 
 struct PrepareOptions {
-  // EEG channels the windows hold, in this order (usually a model config's channel list).
+  // EEG channels the windows hold, in this order (usually a model config's channel list); empty:
+  // the EEG channels with a standard position that every run has.
   std::vector<std::string> channels;
   std::string config_name;  // recorded in the parameters only
-  bool allow_missing_channels = false;  // zero-fill missing channels instead of failing
+  // A required channel a run lacks or marks bad: interpolated, zero-filled or an error.
+  MissingChannelPolicy missing_channels = MissingChannelPolicy::interpolate;
   double sample_rate = 200.0;           // Hz, the model's rate
   int64_t window_samples = 3200;        // at sample_rate: 16 s
   std::optional<double> eeg_highpass_hz;  // Butterworth high-pass, off by default
@@ -214,7 +221,8 @@ struct RunReport {
   int64_t skipped_after_end = 0;     // the onset lies after the EEG's end
   int64_t skipped_nan_target = 0;
   int64_t interpolated_triggers = 0;
-  std::vector<std::string> missing_channels;   // zero-filled
+  std::vector<std::string> missing_channels;       // zero-filled
+  std::vector<std::string> interpolated_channels;  // rebuilt by spherical splines
   std::vector<std::string> unmapped_channels;  // recording channels left out
   std::array<int64_t, 3> windows_per_split{};  // train, val, test
   int64_t excluded_windows = 0;
@@ -222,7 +230,8 @@ struct RunReport {
   double seconds = 0.0;
 
   int64_t skipped() const { return skipped_before_start + skipped_after_end + skipped_nan_target; }
-  // "sub-01_task-rest_run-1: 300 volumes, 293 windows (7 skipped: no full 16 s window), 12.3 s"
+  // "sub-01_task-rest_run-1: 300 volumes, 293 windows (7 skipped: no full 16 s window),
+  // interpolated: FT9 FT10, 12.3 s"
   std::string summary(double window_seconds) const;
 };
 

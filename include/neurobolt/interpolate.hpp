@@ -19,9 +19,9 @@
 namespace neurobolt {
 
 struct SphericalSplineOptions {
-  int stiffness = 4;         // m: higher is smoother
-  int legendre_terms = 50;   // terms n = 1..legendre_terms of the series
-  double alpha = 1e-5;       // added to G's diagonal (regularisation)
+  int stiffness = 4;        // m: higher is smoother
+  int legendre_terms = 50;  // terms n = 1..legendre_terms of the series
+  double alpha = 1e-5;      // added to G's diagonal (regularisation)
 };
 
 // The interpolation matrix [to.size(), from.size()], row-major. Positions and `origin` in one

@@ -17,6 +17,7 @@
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/montage.hpp"
+#include "neurobolt/preprocess.hpp"
 #include "neurobolt/recording.hpp"
 #include "neurobolt/roi.hpp"
 #include "neurobolt/signal.hpp"
@@ -39,6 +40,7 @@ struct RunSource {
   std::vector<BidsEvent> events;
   std::string events_path;
   std::vector<std::string> bad_channels;
+  std::map<std::string, std::string> channel_types;  // from _channels.tsv: name -> BIDS type
   std::vector<std::string> files;  // provenance: every input file this run depends on
 };
 
@@ -104,7 +106,7 @@ uint64_t fnv1a(const std::string& text) {
 
 json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-json parameters_json(const PrepareOptions& o, const std::vector<std::string>& rois) {
+json parameters_json(const PrepareOptions& o, const std::vector<std::string>& rois, bool channels_from_data) {
   json split{{"mode", to_string(o.split.mode)}, {"seed", o.split.seed}};
   switch (o.split.mode) {
     case SplitMode::intra_run:
@@ -129,8 +131,12 @@ json parameters_json(const PrepareOptions& o, const std::vector<std::string>& ro
             {"confound_columns", o.bids.extraction.confound_columns}};
   return json{
       {"channels", o.channels},
+      {"channels_from_data", channels_from_data},
       {"config", o.config_name},
-      {"allow_missing_channels", o.allow_missing_channels},
+      {"missing_channels", to_string(o.missing_channels)},
+      {"interpolation", "spherical splines (Perrin et al. 1989) as MNE-Python 1.3 interpolate_bads: standard_1005 "
+                        "positions in MNE's head frame, origin (0, 0, 0.04) m, stiffness 4, 50 Legendre terms, "
+                        "alpha 1e-5, from every good EEG channel with a position, after resampling"},
       {"sample_rate", o.sample_rate},
       {"window_samples", o.window_samples},
       {"window_seconds", static_cast<double>(o.window_samples) / o.sample_rate},
@@ -159,7 +165,6 @@ json parameters_json(const PrepareOptions& o, const std::vector<std::string>& ro
 }
 
 void validate(const PrepareOptions& o) {
-  if (o.channels.empty()) throw ConfigError("prepare: no EEG channels given (expected a model config's channel list)");
   if (!(o.sample_rate > 0)) throw ConfigError(fmt::format("prepare: sample rate must be > 0 Hz, found {}", o.sample_rate));
   if (o.window_samples < 1) {
     throw ConfigError(fmt::format("prepare: window samples must be >= 1, found {}", o.window_samples));
@@ -244,90 +249,6 @@ std::vector<double> run_targets(const RunSource& run, const std::vector<std::str
   return values;
 }
 
-struct Triggers {
-  std::vector<double> times;
-  std::string label;
-  std::string source;
-};
-
-std::string marker_summary(const Recording& head, const RunSource& run) {
-  std::map<std::string, int64_t> counts;
-  for (const auto& a : head.annotations) ++counts[a.label];
-  for (const auto& e : run.events) ++counts[e.trial_type.empty() ? e.value : e.trial_type];
-  if (counts.empty()) return "the recording has no markers";
-  std::vector<std::string> parts;
-  for (const auto& [label, n] : counts) {
-    if (parts.size() == 12) {
-      parts.push_back("...");
-      break;
-    }
-    parts.push_back(fmt::format("'{}' x{}", label, n));
-  }
-  return "markers present: " + fmt::format("{}", fmt::join(parts, ", "));
-}
-
-Triggers find_triggers(const Recording& head, const RunSource& run, const PrepareOptions& o, RunReport& report) {
-  const auto& labels = o.trigger_labels.empty() ? default_trigger_labels() : o.trigger_labels;
-  const double end = head.duration();
-  auto from_annotations = [&](const std::string& label) {
-    std::vector<double> t;
-    for (const auto& a : head.annotations)
-      if (trigger_label_matches(label, a.label)) t.push_back(a.onset);
-    return t;
-  };
-  auto from_events = [&](const std::string& label) {
-    std::vector<double> t;
-    for (std::size_t i = 0; i < run.events.size(); ++i) {
-      const auto& e = run.events[i];
-      if (!trigger_label_matches(label, e.trial_type) && !trigger_label_matches(label, e.value)) continue;
-      if (!std::isfinite(e.onset) || e.onset < 0 || e.onset > end + 0.5 / head.sample_rate) {
-        throw FormatError(fmt::format("'{}' row {}: trigger '{}' onset: expected 0 to {} s (the end of '{}'), found {} s",
-                                      run.events_path, i + 1, label, end, run.eeg_path, e.onset));
-      }
-      t.push_back(e.onset);
-    }
-    return t;
-  };
-  Triggers found;
-  for (const auto& label : labels) {
-    if (!found.times.empty() && !o.trigger_labels.empty()) break;
-    auto times = from_annotations(label);
-    std::string source = "EEG annotations";
-    if (times.empty()) {
-      times = from_events(label);
-      source = "events.tsv";
-    }
-    if (times.empty()) continue;
-    if (found.times.empty()) {
-      found = Triggers{std::move(times), label, source};
-    } else if (o.trigger_labels.empty()) {
-      report.warnings.push_back(fmt::format("'{}': trigger '{}' used; '{}' also occurs ({} times) and was ignored",
-                                            run.eeg_path, found.label, label, times.size()));
-    }
-  }
-  if (found.times.empty()) {
-    throw ConfigError(fmt::format("'{}': no volume trigger found (tried {}); {}. Name the trigger (--trigger LABEL) or "
-                                  "give the first volume's onset (--first-volume-offset SECONDS)",
-                                  run.eeg_path, fmt::format("'{}'", fmt::join(labels, "', '")),
-                                  marker_summary(head, run)));
-  }
-  return found;
-}
-
-void check_finite(const Recording& rec, int64_t channel) {
-  const float* x = rec.channel_data(channel);
-  for (int64_t s = 0; s < rec.num_samples; ++s) {
-    if (std::isfinite(x[s])) continue;
-    const double t = static_cast<double>(s) / rec.sample_rate;
-    bool in_gap = false;
-    for (const auto& g : rec.gaps) in_gap = in_gap || (t >= g.onset && t < g.onset + g.duration);
-    throw FormatError(fmt::format("'{}': channel '{}' sample {} ({:.3f} s): expected a finite value, found {}{}",
-                                  rec.source, rec.channels[channel].name, s + 1, t,
-                                  std::isnan(x[s]) ? "NaN" : (x[s] > 0 ? "+Inf" : "-Inf"),
-                                  in_gap ? " (a gap of the discontinuous recording)" : ""));
-  }
-}
-
 class Preparer {
  public:
   Preparer(const PrepareOptions& o, const PrepareCallbacks& cb, std::vector<RunSource> runs)
@@ -347,8 +268,21 @@ class Preparer {
     cb_.progress(p);
   }
   RunReport process(int64_t index, data::RowAppender& windows);
+  void channels_from_data(std::vector<std::string>& warnings);
+  EegPreprocessOptions eeg_options_for(const RunSource& run) const {
+    EegPreprocessOptions e;
+    e.channels = o_.channels;
+    e.sample_rate = o_.sample_rate;
+    e.highpass_hz = o_.eeg_highpass_hz;
+    e.highpass_order = o_.eeg_highpass_order;
+    e.notch_hz = o_.notch_hz;
+    e.notch_quality = o_.notch_quality;
+    e.missing = o_.missing_channels;
+    e.channel_types = run.channel_types;
+    return e;
+  }
 
-  const PrepareOptions& o_;
+  PrepareOptions o_;  // a copy: the channels may come from the data
   const PrepareCallbacks& cb_;
   std::vector<RunSource> runs_;
   std::vector<std::string> rois_;
@@ -357,6 +291,46 @@ class Preparer {
   std::vector<int64_t> subject_fold_;
   WindowTables tables_;
 };
+
+// The EEG channels with a standard position that every run has (good or marked bad), in the first
+// run's order and canonical spelling.
+void Preparer::channels_from_data(std::vector<std::string>& warnings) {
+  ReadOptions header_only;
+  header_only.header_only = true;
+  std::vector<std::vector<std::string>> per_run;
+  for (const auto& run : runs_) {
+    try {
+      per_run.push_back(standard_eeg_channels(read_recording(run.eeg_path, header_only), run.channel_types));
+    } catch (Error& e) {
+      e.add_context(fmt::format("reading the channels of run {}", run.name));
+      throw;
+    }
+  }
+  auto has = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  std::vector<std::string> left_out;
+  for (const auto& name : per_run.front()) {
+    std::size_t first_lacking = 0;
+    while (first_lacking < per_run.size() && has(per_run[first_lacking], name)) ++first_lacking;
+    if (first_lacking == per_run.size()) {
+      o_.channels.push_back(name);
+    } else {
+      left_out.push_back(fmt::format("{} (not in {})", name, runs_[first_lacking].name));
+    }
+  }
+  if (o_.channels.empty()) {
+    const auto& first = per_run.front();
+    throw ConfigError(fmt::format("prepare: no EEG channel with a standard 10-05 position is in every run ('{}' has: "
+                                  "{}); name the channels (--channels) or a model config (--config)",
+                                  runs_.front().eeg_path,
+                                  first.empty() ? "none" : fmt::format("{}", fmt::join(first, ", "))));
+  }
+  if (!left_out.empty()) {
+    warnings.push_back(fmt::format("{} EEG {} left out, not in every run: {}", left_out.size(),
+                                   left_out.size() == 1 ? "channel" : "channels", fmt::join(left_out, ", ")));
+  }
+}
 
 RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
   const auto start = Clock::now();
@@ -389,30 +363,12 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
     throw FormatError(fmt::format("'{}': no samples to window (sample rate {} Hz, {} samples)", run.eeg_path,
                                   head.sample_rate, head.num_samples));
   }
-  std::vector<std::string> names;  // the recording's channels that are not marked bad
-  for (const auto& channel : head.channels) {
-    if (std::find(run.bad_channels.begin(), run.bad_channels.end(), channel.name) != run.bad_channels.end()) continue;
-    names.push_back(channel.name);
-  }
-  const ChannelMapping mapping = map_channels(names, o_.channels, true);
-  for (const auto& w : mapping.warnings) report.warnings.push_back(fmt::format("'{}': {}", run.eeg_path, w));
-  report.missing_channels = mapping.missing;
-  report.unmapped_channels = mapping.unmapped;
-  if (!mapping.missing.empty() && !o_.allow_missing_channels) {
-    std::string bad;
-    for (const auto& m : mapping.missing) {
-      for (const auto& b : run.bad_channels)
-        if (canonical_channel_name(b) == canonical_channel_name(m)) bad += fmt::format(" ('{}' is marked bad)", b);
-    }
-    throw ConfigError(fmt::format("'{}': {} required channel{} missing: {}{} (the recording has: {}); allow missing "
-                                  "channels (--allow-missing-channels) to zero-fill them",
-                                  run.eeg_path, mapping.missing.size(), mapping.missing.size() > 1 ? "s are" : " is",
-                                  fmt::join(mapping.missing, ", "), bad, fmt::join(names, ", ")));
-  }
-  if (!mapping.missing.empty()) {
-    report.warnings.push_back(fmt::format("'{}': channel{} {} zero-filled", run.eeg_path,
-                                          mapping.missing.size() > 1 ? "s" : "", fmt::join(mapping.missing, ", ")));
-  }
+  const EegPreprocessOptions eeg_options = eeg_options_for(run);
+  const EegChannelPlan plan = plan_eeg_channels(head, run.bad_channels, eeg_options);
+  for (const auto& w : plan.report.warnings) report.warnings.push_back(w);
+  report.missing_channels = plan.report.zero_filled;
+  report.interpolated_channels = plan.report.interpolated;
+  report.unmapped_channels = plan.report.unmapped;
 
   // Volume onsets.
   std::vector<double> onsets;
@@ -420,7 +376,8 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
     for (int64_t k = 0; k < V; ++k) onsets.push_back(*o_.first_volume_offset + static_cast<double>(k) * tr);
     report.onset_source = fmt::format("offset {} s + k * TR", *o_.first_volume_offset);
   } else {
-    const Triggers triggers = find_triggers(head, run, o_, report);
+    const VolumeTriggers triggers =
+        find_volume_triggers(head, run.events, run.events_path, o_.trigger_labels, report.warnings);
     const auto found = onsets_from_triggers(triggers.times, tr, V, o_.onsets,
                                             fmt::format("'{}': '{}' triggers", run.eeg_path, triggers.label));
     for (const auto& w : found.warnings) report.warnings.push_back(w);
@@ -467,55 +424,14 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
   }
 
   if (num_kept > 0) {
-    // EEG at the model's rate, channel-major [C, n_out]; only the needed channels are read.
+    // EEG at the model's rate, channel-major [C, n_out].
     progress(index, "reading", 0.05);
-    std::vector<std::string> wanted;
-    for (const auto& src : mapping.source)
-      if (src && std::find(wanted.begin(), wanted.end(), names[*src]) == wanted.end()) wanted.push_back(names[*src]);
-    std::vector<float> eeg(static_cast<std::size_t>(C * n_out), 0.0f);
-    if (!wanted.empty()) {
-      ReadOptions read;
-      read.channels = wanted;
-      Recording rec = read_recording(run.eeg_path, read);
-      if (rec.num_samples != head.num_samples || rec.sample_rate != head.sample_rate) {
-        throw Error(ErrorKind::internal, fmt::format("'{}': header and data disagree on the length", run.eeg_path));
-      }
-      for (int64_t c = 0; c < rec.num_channels(); ++c) check_finite(rec, c);
-      progress(index, "resampling", 0.4);
-      for (int64_t c = 0; c < C; ++c) {
-        if (!mapping.source[c]) continue;
-        const int64_t from = rec.find_channel(names[*mapping.source[c]]);
-        float* out = eeg.data() + c * n_out;
-        if (ratio.up == 1 && ratio.down == 1) {
-          std::copy(rec.channel_data(from), rec.channel_data(from) + rec.num_samples, out);
-        } else {
-          resampler.apply(rec.channel_data(from), rec.num_samples, out);
-        }
-      }
-    }
-
-    if (o_.eeg_highpass_hz || o_.notch_hz) {
-      progress(index, "filtering", 0.6);
-      std::optional<signal::IirFilter> highpass, notch;
-      if (o_.eeg_highpass_hz) {
-        highpass = signal::butter(o_.eeg_highpass_order, *o_.eeg_highpass_hz, o_.sample_rate,
-                                  signal::FilterType::highpass);
-      }
-      if (o_.notch_hz) notch = signal::iirnotch(*o_.notch_hz, o_.notch_quality, o_.sample_rate);
-      std::vector<double> x(static_cast<std::size_t>(n_out));
-      for (int64_t c = 0; c < C; ++c) {
-        if (!mapping.source[c]) continue;
-        float* channel = eeg.data() + c * n_out;
-        std::copy(channel, channel + n_out, x.begin());
-        if (highpass) {
-          if (n_out <= signal::sosfiltfilt_padlen(highpass->sos)) {
-            throw ConfigError(fmt::format("'{}': too short for the EEG high-pass", run.eeg_path));
-          }
-          x = signal::sosfiltfilt(highpass->sos, x);
-        }
-        if (notch) x = signal::filtfilt(notch->b, notch->a, x);
-        std::copy(x.begin(), x.end(), channel);
-      }
+    const PreprocessedEeg eeg = preprocess_eeg(head, plan, eeg_options, [&](double fraction, const std::string& stage) {
+      progress(index, stage, 0.05 + 0.65 * fraction);
+    });
+    if (eeg.num_samples != n_out) {
+      throw Error(ErrorKind::internal, fmt::format("'{}': {} samples after resampling, expected {}", run.eeg_path,
+                                                   eeg.num_samples, n_out));
     }
 
     progress(index, "writing", 0.7);
@@ -524,7 +440,7 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
       float* row = windows.next_row();
       const int64_t first = ends[i] - S;
       for (int64_t c = 0; c < C; ++c) {
-        const float* src = eeg.data() + c * n_out + first;
+        const float* src = eeg.data.data() + c * n_out + first;
         float* dst = row + c * S;
         double mean = 0.0;
         if (o_.demean_windows) {
@@ -608,6 +524,9 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
     throw ConfigError(fmt::format("prepare: no EEG run with an fMRI target to prepare{}",
                                   skipped_runs.empty() ? "" : fmt::format(" ({} without a target)", skipped_runs.size())));
   }
+  PrepareResult result;
+  const bool from_data = o_.channels.empty();
+  if (from_data) channels_from_data(result.warnings);
   rois_ = o_.rois.empty() ? runs_.front().target.roi_names : o_.rois;
   if (rois_.empty()) throw ConfigError(fmt::format("'{}': the target table has no ROI", runs_.front().target.path));
   for (const auto& run : runs_) {
@@ -623,7 +542,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
   if (o_.split.mode == SplitMode::kfold) subject_fold_ = subject_folds(subjects_, o_.split.folds, o_.split.seed);
 
   // Fingerprint: what the output depends on.
-  const json parameters = parameters_json(o_, rois_);
+  const json parameters = parameters_json(o_, rois_, from_data);
   json inputs = json::array();
   json fingerprint_inputs = json::array();
   for (const auto& run : runs_) {
@@ -641,7 +560,6 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
                                   {"inputs", fingerprint_inputs},
                                   {"version", NEUROBOLT_VERSION},
                                   {"format_version", kFormatVersion}};
-  PrepareResult result;
   result.output = output;
   result.fingerprint = fmt::format("{:016x}", fnv1a(fingerprint_material.dump()));
   result.skipped_runs = std::move(skipped_runs);
@@ -673,7 +591,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
     std::vector<int64_t> first_window, num_windows, skipped, num_volumes;
     std::vector<int32_t> run_subject;
     std::vector<double> run_tr;
-    std::vector<std::string> names, eeg_paths, target_paths, onset_sources, missing;
+    std::vector<std::string> names, eeg_paths, target_paths, onset_sources, missing, interpolated;
     for (int64_t i = 0; i < static_cast<int64_t>(runs_.size()); ++i) {
       first_window.push_back(windows.rows());
       RunReport report;
@@ -688,6 +606,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
       target_paths.push_back(absolute_path(report.target_path));
       onset_sources.push_back(report.onset_source);
       missing.push_back(json(report.missing_channels).dump());
+      interpolated.push_back(json(report.interpolated_channels).dump());
       run_subject.push_back(static_cast<int32_t>(
           std::lower_bound(subjects_.begin(), subjects_.end(), report.subject) - subjects_.begin()));
       run_tr.push_back(report.repetition_time);
@@ -742,6 +661,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
     data::write_strings(file, "/runs/target_path", target_paths);
     data::write_strings(file, "/runs/onset_source", onset_sources);
     data::write_strings(file, "/runs/missing_channels", missing);
+    data::write_strings(file, "/runs/interpolated_channels", interpolated);
     file.write("/runs/subject", h5::Type::i32, {num_runs}, run_subject.data());
     file.write("/runs/repetition_time", h5::Type::f64, {num_runs}, run_tr.data());
     file.write("/runs/num_volumes", h5::Type::i64, {num_runs}, num_volumes.data());
@@ -794,6 +714,7 @@ std::string RunReport::summary(double window_seconds) const {
   if (interpolated_triggers > 0) {
     line += fmt::format(", {} missing trigger{} interpolated", interpolated_triggers, interpolated_triggers > 1 ? "s" : "");
   }
+  if (!interpolated_channels.empty()) line += fmt::format(", interpolated: {}", fmt::join(interpolated_channels, " "));
   if (!missing_channels.empty()) line += fmt::format(", zero-filled: {}", fmt::join(missing_channels, " "));
   return line + fmt::format(", {:.1f} s", seconds);
 }
@@ -840,6 +761,8 @@ PrepareResult prepare_bids(const std::string& bids_root, const std::string& outp
     s.events = run.events;
     s.events_path = run.events_path;
     s.bad_channels = run.bad_channels;
+    for (const auto& c : run.channels)
+      if (!c.type.empty()) s.channel_types[c.name] = c.type;
     s.files = recording_files(run.path);
     for (const auto& f : run.sidecar.sources) s.files.push_back(f);
     for (const auto& f : {run.channels_path, run.events_path})

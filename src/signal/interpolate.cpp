@@ -51,10 +51,10 @@ Eigen::MatrixX3d unit_vectors(const std::vector<ElectrodePosition>& positions, c
     const double x = positions[i].x - origin.x, y = positions[i].y - origin.y, z = positions[i].z - origin.z;
     const double norm = std::sqrt(x * x + y * y + z * z);
     if (!(norm > 0) || !std::isfinite(norm)) {
-      throw ConfigError(fmt::format("spherical spline: {} position {} ({}, {}, {}): expected a finite point away from "
-                                    "the sphere's origin ({}, {}, {})",
-                                    what, i, positions[i].x, positions[i].y, positions[i].z, origin.x, origin.y,
-                                    origin.z));
+      throw ConfigError(
+          fmt::format("spherical spline: {} position {} ({}, {}, {}): expected a finite point away from "
+                      "the sphere's origin ({}, {}, {})",
+                      what, i, positions[i].x, positions[i].y, positions[i].z, origin.x, origin.y, origin.z));
     }
     u.row(static_cast<Eigen::Index>(i)) << x / norm, y / norm, z / norm;
   }
@@ -99,7 +99,8 @@ std::vector<double> spherical_spline_matrix(const std::vector<ElectrodePosition>
     throw ConfigError(fmt::format("spherical spline: stiffness must be 1 to 6, found {}", options.stiffness));
   }
   if (options.legendre_terms < 2 || options.legendre_terms > 200) {
-    throw ConfigError(fmt::format("spherical spline: Legendre terms must be 2 to 200, found {}", options.legendre_terms));
+    throw ConfigError(
+        fmt::format("spherical spline: Legendre terms must be 2 to 200, found {}", options.legendre_terms));
   }
   if (!(options.alpha >= 0) || !std::isfinite(options.alpha)) {
     throw ConfigError(fmt::format("spherical spline: alpha must be >= 0, found {}", options.alpha));
@@ -123,7 +124,8 @@ std::vector<double> spherical_spline_matrix(const std::vector<ElectrodePosition>
   const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(c);
   if (eig.info() != Eigen::Success) throw Error(ErrorKind::internal, "spherical spline: eigendecomposition failed");
   const Eigen::VectorXd& lambda = eig.eigenvalues();
-  const double cutoff = static_cast<double>(n_from + 1) * std::numeric_limits<double>::epsilon() * lambda.cwiseAbs().maxCoeff();
+  const double cutoff =
+      static_cast<double>(n_from + 1) * std::numeric_limits<double>::epsilon() * lambda.cwiseAbs().maxCoeff();
   Eigen::VectorXd inverse(lambda.size());
   for (Eigen::Index k = 0; k < lambda.size(); ++k) inverse(k) = std::abs(lambda(k)) > cutoff ? 1.0 / lambda(k) : 0.0;
   const Eigen::MatrixXd& v = eig.eigenvectors();
@@ -131,7 +133,8 @@ std::vector<double> spherical_spline_matrix(const std::vector<ElectrodePosition>
 
   Eigen::MatrixXd g_to(n_to, n_from + 1);
   for (Eigen::Index k = 0; k < n_to; ++k) {
-    for (Eigen::Index j = 0; j < n_from; ++j) g_to(k, j) = legendre_series(coefficients, u_to.row(k).dot(u_from.row(j)));
+    for (Eigen::Index j = 0; j < n_from; ++j)
+      g_to(k, j) = legendre_series(coefficients, u_to.row(k).dot(u_from.row(j)));
     g_to(k, n_from) = 1.0;
   }
   const Eigen::MatrixXd w = g_to * c_inverse.leftCols(n_from);
@@ -182,9 +185,10 @@ ChannelInterpolation standard_interpolation(const std::vector<std::string>& sour
     std::vector<ElectrodePosition> out;
     for (const auto& name : names) {
       if (!has_standard_position(name)) {
-        throw ConfigError(fmt::format("cannot interpolate with channel '{}' ({}): it has no position in the standard "
-                                      "10-05 system",
-                                      name, role));
+        throw ConfigError(
+            fmt::format("cannot interpolate with channel '{}' ({}): it has no position in the standard "
+                        "10-05 system",
+                        name, role));
       }
       out.push_back(head_position_m(name));
     }
@@ -193,7 +197,8 @@ ChannelInterpolation standard_interpolation(const std::vector<std::string>& sour
   ChannelInterpolation result;
   result.sources = sources;
   result.targets = targets;
-  result.weights = spherical_spline_matrix(positions(sources, "a source"), positions(targets, "a target"), origin, options);
+  result.weights =
+      spherical_spline_matrix(positions(sources, "a source"), positions(targets, "a target"), origin, options);
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include "dataset_fixtures.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/interpolate.hpp"
 #include "neurobolt/signal.hpp"
 #include "test_support.hpp"
 
@@ -281,11 +282,17 @@ TEST_CASE("Triggers from the BIDS events.tsv when the EEG file has none; bad cha
   test::write_text(events, table);
   test::write_text(dir / "bids/sub-01/eeg/sub-01_task-rest_run-1_channels.tsv",
                    "name\ttype\tunits\tstatus\nFp1\tEEG\tuV\tgood\nO2\tEEG\tuV\tbad\n");
-  CHECK_THAT(error_of<ConfigError>([&] { prepare_bids((dir / "bids").string(), (dir / "bad.h5").string(), tiny_options()); }),
+  const auto repaired = prepare_bids((dir / "bids").string(), (dir / "repaired.h5").string(), tiny_options());
+  CHECK(repaired.runs.at(0).interpolated_channels == std::vector<std::string>{"O2"});
+  CHECK(repaired.runs.at(0).missing_channels.empty());
+  auto strict = tiny_options();
+  strict.missing_channels = MissingChannelPolicy::error;
+  CHECK_THAT(error_of<ConfigError>([&] { prepare_bids((dir / "bids").string(), (dir / "bad.h5").string(), strict); }),
              Contains("missing: O2 ('O2' is marked bad)"));
 }
 
-TEST_CASE("Channels map by canonical name (T3 -> T7); a missing one is an error or zero-filled", "[data]") {
+TEST_CASE("Channels map by canonical name (T3 -> T7); a missing one is interpolated, zero-filled or an error",
+          "[data]") {
   TempDir dir;
   test::EegSpec spec;
   spec.rate = 250;
@@ -298,26 +305,97 @@ TEST_CASE("Channels map by canonical name (T3 -> T7); a missing one is an error 
   ExplicitRun input{(dir / "run.edf").string(), (dir / "run_timeseries.tsv").string(), 2.0, "", ""};
   const auto result = prepare_files({input}, (dir / "out.h5").string(), tiny_options());
   CHECK(result.runs.at(0).unmapped_channels == std::vector<std::string>{"ECG"});
+  CHECK(result.runs.at(0).interpolated_channels.empty());
   CHECK(result.runs.at(0).subject == "run");
   DatasetReader reader((dir / "out.h5").string());
   const auto batch = reader.read_batch({4});
   for (int64_t c = 0; c < 8; ++c) CHECK(batch.windows[c * 3200 + 1600] == Approx(10.0 * c).margin(0.1));
 
-  spec.channels = {"Fp1", "Fp2", "C3", "C4", "T7", "T8", "O1", "Pz"};
+  // O2 replaced by Pz: by default O2 is interpolated from the 8 EEG channels (not the ECG).
+  spec.channels = {"Fp1", "Fp2", "C3", "C4", "T7", "T8", "O1", "Pz", "ECG"};
   test::write_edf(dir / "run.edf", spec);
-  const std::string message = error_of<ConfigError>([&] { prepare_files({input}, (dir / "missing.h5").string(), tiny_options()); });
-  CHECK_THAT(message, Contains("run.edf") && Contains("1 required channel is missing: O2") &&
-                          Contains("--allow-missing-channels"));
+  const auto interpolated = prepare_files({input}, (dir / "interpolated.h5").string(), tiny_options());
+  CHECK(interpolated.runs.at(0).interpolated_channels == std::vector<std::string>{"O2"});
+  CHECK(interpolated.runs.at(0).missing_channels.empty());
+  CHECK_THAT(interpolated.runs.at(0).summary(16.0), Contains("interpolated: O2"));
+  const auto spline = standard_interpolation({"Fp1", "Fp2", "C3", "C4", "T7", "T8", "O1", "Pz"}, {"O2"});
+  double expected = 0.0;
+  for (int64_t k = 0; k < 8; ++k) expected += spline.weight(0, k) * 10.0 * static_cast<double>(k);
+  DatasetReader repaired((dir / "interpolated.h5").string());
+  const auto r = repaired.read_batch({0});
+  // Channel c holds g (10 c + e) at one sample: resampling 250 -> 200 Hz scales a constant by its
+  // output phase's tap sum g (within 1e-3 of 1), and the EDF reader adds a tiny offset e. Weights
+  // summing to 1 keep both, so O2 = g (weights @ 10 c + e), with g and g e read from Fp1 and Fp2.
+  const double offset = r.windows[0 * 3200 + 100];
+  const double phase_gain = (r.windows[1 * 3200 + 100] - offset) / 10.0;
+  CHECK(phase_gain == Approx(1.0).margin(1e-2));
+  CHECK(r.windows[7 * 3200 + 100] == Approx(expected * phase_gain + offset).margin(1e-4));
+  CHECK(r.windows[7 * 3200 + 100] > 0.0f);
+  const auto repaired_file = h5::File::open_read((dir / "interpolated.h5").string());
+  CHECK(data::read_strings(repaired_file, "/runs/interpolated_channels") == std::vector<std::string>{"[\"O2\"]"});
+  CHECK(data::read_strings(repaired_file, "/runs/missing_channels") == std::vector<std::string>{"[]"});
+  CHECK_THAT(repaired.parameters_json(), Contains("\"missing_channels\": \"interpolate\""));
+
   auto options = tiny_options();
-  options.allow_missing_channels = true;
+  options.missing_channels = MissingChannelPolicy::error;
+  const std::string message =
+      error_of<ConfigError>([&] { prepare_files({input}, (dir / "missing.h5").string(), options); });
+  CHECK_THAT(message, Contains("run.edf") && Contains("1 required channel is missing: O2") &&
+                          Contains("--missing-channels zero"));
+  options.missing_channels = MissingChannelPolicy::zero;
   const auto filled = prepare_files({input}, (dir / "filled.h5").string(), options);
   CHECK(filled.runs.at(0).missing_channels == std::vector<std::string>{"O2"});
+  CHECK(filled.runs.at(0).interpolated_channels.empty());
   DatasetReader zero((dir / "filled.h5").string());
   const auto b = zero.read_batch({0, 1});
   for (int64_t s = 0; s < 3200; ++s) REQUIRE(b.windows[7 * 3200 + s] == 0.0f);
   CHECK(b.windows[6 * 3200 + 5] == Approx(60.0).margin(0.1));
   const auto file = h5::File::open_read((dir / "filled.h5").string());
   CHECK(data::read_strings(file, "/runs/missing_channels") == std::vector<std::string>{"[\"O2\"]"});
+  CHECK(data::read_strings(file, "/runs/interpolated_channels") == std::vector<std::string>{"[]"});
+  CHECK_THAT(zero.parameters_json(), Contains("\"missing_channels\": \"zero\""));
+}
+
+TEST_CASE("Without channels, prepare takes the EEG channels with a standard position that every run has", "[data]") {
+  TempDir dir;
+  auto first = basic_run();
+  first.eeg.channels = {"FP1", "Fp2", "ECG", "C3", "T3", "Status", "O1", "Cz", "EXG1", "Pz"};
+  first.eeg.value = [](int64_t c, int64_t) { return static_cast<float>(c); };
+  test::write_bids_run(dir / "bids", first);
+  auto second = basic_run();
+  second.sub = "02";
+  second.eeg.channels = {"Pz", "Cz", "O1", "T7", "C3", "Fp1", "ECG", "Oz", "P3"};
+  test::write_bids_run(dir / "bids", second);
+  // Cz is marked bad in the second run: still a channel of the data, interpolated there.
+  test::write_text(dir / "bids/sub-02/eeg/sub-02_task-rest_run-1_channels.tsv",
+                   "name\ttype\tunits\tstatus\nCz\tEEG\tuV\tbad\nP3\tMISC\tuV\tgood\n");
+  auto options = tiny_options();
+  options.channels.clear();
+  const auto result = prepare_bids((dir / "bids").string(), (dir / "out.h5").string(), options);
+  const std::vector<std::string> expected{"Fp1", "C3", "T7", "O1", "Cz", "Pz"};
+  DatasetReader reader((dir / "out.h5").string());
+  CHECK(reader.channel_names() == expected);
+  CHECK(reader.num_channels() == 6);
+  REQUIRE(result.runs.size() == 2);
+  CHECK(result.runs[0].interpolated_channels.empty());
+  CHECK(result.runs[1].interpolated_channels == std::vector<std::string>{"Cz"});
+  REQUIRE(result.warnings.size() == 1);
+  CHECK_THAT(result.warnings[0],
+             Contains("1 EEG channel left out, not in every run: Fp2 (not in sub-02_task-rest_run-1)"));
+  CHECK_THAT(reader.parameters_json(), Contains("\"channels_from_data\": true"));
+  // The first run's values, in the first run's order: FP1 was channel 0, Pz channel 9.
+  const auto batch = reader.read_batch({0});
+  CHECK(batch.windows[0 * 3200 + 10] == Approx(0.0).margin(1e-4));
+  CHECK(batch.windows[5 * 3200 + 10] == Approx(9.0).margin(1e-4));
+
+  auto none = basic_run();
+  none.sub = "03";
+  none.eeg.channels = {"ECG", "EXG1"};
+  TempDir other;
+  test::write_bids_run(other / "bids", none);
+  const std::string none_message =
+      error_of<ConfigError>([&] { prepare_bids((other / "bids").string(), (other / "o.h5").string(), options); });
+  CHECK_THAT(none_message, Contains("no EEG channel with a standard 10-05 position") && Contains("--channels"));
 }
 
 TEST_CASE("Intra-run split: chronological 80/10/10 with the reference's gap", "[data]") {

@@ -1,8 +1,7 @@
 // Spherical-spline interpolation against MNE-Python 1.3's interpolate_bads on a real 64-channel
 // recording (../shared/fixtures/mne_interp/interpolate_bads.h5; its README gives the call).
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 
@@ -28,8 +27,8 @@ std::vector<double> read_f64(const h5::File& file, const std::string& name) {
 struct BadSet {
   std::string group;
   std::vector<std::string> bads;
-  std::vector<int64_t> goods;      // rows of data_uV
-  std::vector<double> weights;     // [bads, goods]
+  std::vector<int64_t> goods;        // rows of data_uV
+  std::vector<double> weights;       // [bads, goods]
   std::vector<double> interpolated;  // [bads, samples]
 };
 
@@ -164,13 +163,19 @@ TEST_CASE("Spherical-spline weights and signals match MNE's interpolate_bads for
 }
 
 TEST_CASE("Spherical splines: errors name the channel; a source position reproduces its own signal", "[interpolate]") {
-  CHECK_THAT(test::error_of([] { standard_interpolation({"Cz", "Pz", "ECG"}, {"C3"}); }),
+  CHECK_THAT(test::error_of([] {
+               standard_interpolation({"Cz", "Pz", "ECG"}, {"C3"});
+             }),
              Contains("'ECG'") && Contains("no position in the standard 10-05 system"));
   CHECK_THAT(test::error_of([] { standard_interpolation({"Cz", "Pz", "Fz"}, {"Nz"}); }), Contains("'Nz'"));
   CHECK_THAT(test::error_of([] { standard_interpolation({}, {"C3"}); }), Contains("C3") && Contains("no channel"));
-  CHECK_THAT(test::error_of([] { spherical_spline_matrix({{0, 0, 1}, {0, 0, 0}}, {{1, 0, 0}}); }),
+  CHECK_THAT(test::error_of([] {
+               spherical_spline_matrix({{0, 0, 1}, {0, 0, 0}}, {{1, 0, 0}});
+             }),
              Contains("source position 1"));
-  CHECK_THAT(test::error_of([] { spherical_spline_matrix({{0, 0, 1}}, {{1, 0, 0}}, {}, {4, 50, -1.0}); }),
+  CHECK_THAT(test::error_of([] {
+               spherical_spline_matrix({{0, 0, 1}}, {{1, 0, 0}}, {}, {4, 50, -1.0});
+             }),
              Contains("alpha"));
   CHECK(has_standard_position("EEG FP1-REF"));
   CHECK(has_standard_position("T3"));
