@@ -22,6 +22,12 @@ struct TemporalConfig {
   double drop_path = 0.1;          // stochastic depth of the last block (linear from 0)
   int64_t max_patches = 16;        // rows of the temporal embedding
   int64_t vocabulary_rows = 129;   // rows of the spatial position embedding (class token + 128)
+  // Which row of the spatial position embedding a channel uses:
+  //  "labram":   row 1 + the channel's index in LaBraM's 128-name vocabulary (channels.hpp), as the
+  //              reference and LaBraM's pre-trained weights do; every channel must be in it.
+  //  "channels": row 1 + the channel's index in `channels` (vocabulary_rows = channels + 1): any
+  //              electrode of the 10-05 system, for models trained from scratch on other caps.
+  std::string positions = "labram";
 };
 
 // Multi-scale spectral branch.
@@ -79,6 +85,12 @@ std::vector<std::string> builtin_config_names();
 
 // A config from a file path, or a built-in name when no such file exists.
 ModelConfig load_config(const std::string& path_or_name);
+
+// `base` with "key=value" assignments applied: keys are the JSON keys, nested ones dotted
+// ("temporal.depth=4", "spectral.pe_drop=0", "embed_dim=100", "rois=[\"V1\",\"V2\"]"); values are
+// JSON (a bare word is taken as a string). ConfigError naming the assignment for an unknown key,
+// a value of the wrong type or a config that no longer validates.
+ModelConfig with_overrides(const ModelConfig& base, const std::vector<std::string>& assignments);
 
 // Default ROI names "roi0", "roi1", ... for a model with `n` outputs.
 std::vector<std::string> default_roi_names(int64_t n);

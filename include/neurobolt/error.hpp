@@ -15,6 +15,7 @@ enum class ErrorKind : int {
   format = 4,    // a file exists but its content is corrupt or not what was expected
   config = 5,    // invalid configuration, or a config/checkpoint/data mismatch
   device = 6,    // the requested compute device is unavailable
+  interrupted = 130,  // stopped by the user (SIGINT), after saving what can be resumed
 };
 
 const char* to_string(ErrorKind kind) noexcept;

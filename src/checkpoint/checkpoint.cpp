@@ -9,6 +9,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint_io.hpp"
 #include "core/atomic_file.hpp"
 #include "io/h5.hpp"
 #include "neurobolt/error.hpp"
@@ -57,6 +58,10 @@ void check_format(const h5::File& file) {
 }
 
 ModelConfig config_of(const h5::File& file) {
+  if (file.has_attribute("/", "arch") && file.string_attribute("/", "arch") != "neurobolt") {
+    throw ConfigError(fmt::format("'{}' holds a '{}' model, not a NeuroBOLT network (infer and eval open every kind)",
+                                  file.path(), file.string_attribute("/", "arch")));
+  }
   return ModelConfig::from_json(file.string_attribute("/", "config"), file.path() + ": attribute 'config'");
 }
 
@@ -130,6 +135,11 @@ LoadReport load_state_dict(NeuroBOLTImpl& model, const StateDict& state, bool st
 }
 
 void save_checkpoint(NeuroBOLTImpl& model, const std::string& path, bool force, const std::string& metadata_json) {
+  detail::write_checkpoint(model, path, force, metadata_json, {});
+}
+
+void detail::write_checkpoint(NeuroBOLTImpl& model, const std::string& path, bool force,
+                              const std::string& metadata_json, const std::function<void(h5::File&)>& extra) {
   nlohmann::json metadata;
   try {
     metadata = nlohmann::json::parse(metadata_json);
@@ -144,6 +154,7 @@ void save_checkpoint(NeuroBOLTImpl& model, const std::string& path, bool force, 
     auto file = h5::File::create(output.temp_path().string());
     file.set_attribute("/", "format", std::string(kCheckpointFormat));
     file.set_attribute("/", "format_version", kCheckpointVersion);
+    file.set_attribute("/", "arch", std::string("neurobolt"));
     file.set_attribute("/", "config", model.config().to_json());
     file.set_attribute("/", "metadata", metadata.dump(2));
     file.create_group(kWeightsGroup);
@@ -152,6 +163,7 @@ void save_checkpoint(NeuroBOLTImpl& model, const std::string& path, bool force, 
       std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
       file.write(std::string(kWeightsGroup) + "/" + name, h5_type(t, name), shape, t.data_ptr());
     }
+    if (extra) extra(file);
     file.flush();
   }
   output.commit();

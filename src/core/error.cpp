@@ -10,6 +10,7 @@ const char* to_string(ErrorKind kind) noexcept {
     case ErrorKind::format: return "format error";
     case ErrorKind::config: return "configuration error";
     case ErrorKind::device: return "device error";
+    case ErrorKind::interrupted: return "interrupted";
   }
   return "error";
 }

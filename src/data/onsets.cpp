@@ -136,7 +136,7 @@ VolumeOnsets onsets_from_triggers(std::vector<double> triggers, double repetitio
     out.dummies_dropped = options.dummy_scans;
   }
   const auto count = static_cast<int64_t>(onsets.size());
-  if (count != num_volumes) {
+  if (num_volumes >= 0 && count != num_volumes) {  // < 0: any count (inference, no target table)
     std::string detail = fmt::format("{} found", out.triggers_found);
     if (out.duplicates) detail += fmt::format(", {} duplicates dropped", out.duplicates);
     if (out.interpolated) detail += fmt::format(", {} interpolated", out.interpolated);

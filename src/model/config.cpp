@@ -13,6 +13,7 @@
 #include "model/builtin_configs.hpp"
 #include "neurobolt/channels.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/montage.hpp"
 
 namespace neurobolt {
 namespace {
@@ -101,16 +102,31 @@ void validate_config(const ModelConfig& c, const std::string& source) {
                 fmt::format("{}", s.max_positions));
 
   check.require(!c.channels.empty(), "channels", "a non-empty list of electrode names", "an empty list");
+  check.require(t.positions == "labram" || t.positions == "channels", "temporal.positions", "\"labram\" or \"channels\"",
+                fmt::format("\"{}\"", t.positions));
+  const bool labram = t.positions == "labram";
+  if (!labram) {
+    check.require(t.vocabulary_rows == c.num_channels() + 1, "temporal.vocabulary_rows",
+                  fmt::format("channels + 1 = {} (temporal.positions is \"channels\")", c.num_channels() + 1),
+                  fmt::format("{}", t.vocabulary_rows));
+  }
   std::set<std::string> seen;
   for (const auto& ch : c.channels) {
-    auto index = position_index(ch);
-    check.require(index.has_value(), "channels", "10-20/10-10 electrode names (see neurobolt info --channels)",
-                  fmt::format("unknown channel '{}'", ch));
-    check.require(*index + 1 < t.vocabulary_rows, "channels",
-                  fmt::format("channels with a position-embedding row below temporal.vocabulary_rows ({})",
-                              t.vocabulary_rows),
-                  fmt::format("'{}' at row {}", ch, *index + 1));
-    check.require(seen.insert(normalize_channel_name(ch)).second, "channels", "unique names",
+    if (labram) {
+      auto index = position_index(ch);
+      check.require(index.has_value(), "channels",
+                    "names of LaBraM's electrode vocabulary (see neurobolt info --channels; other 10-05 electrodes "
+                    "need temporal.positions \"channels\")",
+                    fmt::format("unknown channel '{}'", ch));
+      check.require(*index + 1 < t.vocabulary_rows, "channels",
+                    fmt::format("channels with a position-embedding row below temporal.vocabulary_rows ({})",
+                                t.vocabulary_rows),
+                    fmt::format("'{}' at row {}", ch, *index + 1));
+    } else {
+      check.require(standard_montage(StandardMontage::standard_1005).find(ch).has_value(), "channels",
+                    "electrodes of the 10-05 system", fmt::format("unknown channel '{}'", ch));
+    }
+    check.require(seen.insert(normalize_channel_name(canonical_channel_name(ch))).second, "channels", "unique names",
                   fmt::format("'{}' twice", ch));
   }
   check.require(!c.rois.empty(), "rois", "at least one ROI", "none");
@@ -176,6 +192,7 @@ ModelConfig ModelConfig::from_json(const std::string& json_text, const std::stri
     r.number("drop_path", o.drop_path);
     r.number("max_patches", o.max_patches);
     r.number("vocabulary_rows", o.vocabulary_rows);
+    r.text("positions", o.positions);
     r.finish();
   }
   if (const json* s = top.find("spectral")) {
@@ -230,7 +247,8 @@ std::string ModelConfig::to_json(int indent) const {
                    {"attn_drop", temporal.attn_drop},
                    {"drop_path", temporal.drop_path},
                    {"max_patches", temporal.max_patches},
-                   {"vocabulary_rows", temporal.vocabulary_rows}};
+                   {"vocabulary_rows", temporal.vocabulary_rows},
+                   {"positions", temporal.positions}};
   j["spectral"] = {{"base_window", spectral.base_window},
                    {"scales", spectral.scales},
                    {"depth", spectral.depth},
@@ -270,6 +288,40 @@ ModelConfig load_config(const std::string& path_or_name) {
   if (std::find(names.begin(), names.end(), path_or_name) != names.end()) return builtin_config(path_or_name);
   throw IoError(fmt::format("config '{}' is neither a readable file nor a built-in config ({})", path_or_name,
                             fmt::join(names, ", ")));
+}
+
+ModelConfig with_overrides(const ModelConfig& base, const std::vector<std::string>& assignments) {
+  if (assignments.empty()) return base;
+  json root = json::parse(base.to_json(-1));
+  for (const auto& assignment : assignments) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw ConfigError(fmt::format("config override '{}': expected KEY=VALUE (e.g. temporal.depth=4)", assignment));
+    }
+    const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+    json* node = &root;
+    std::size_t begin = 0;
+    while (true) {
+      const auto dot = key.find('.', begin);
+      const std::string part = key.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin);
+      if (!node->is_object() || !node->contains(part)) {
+        throw ConfigError(fmt::format("config override '{}': unknown key '{}' (keys: neurobolt info CONFIG --json)",
+                                      assignment, key));
+      }
+      node = &(*node)[part];
+      if (dot == std::string::npos) break;
+      begin = dot + 1;
+    }
+    json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = text;  // a bare word: a string
+    const bool number_ok = node->is_number() && value.is_number();
+    if (!number_ok && value.type() != node->type()) {
+      throw ConfigError(fmt::format("config override '{}': '{}' takes a {}, found a {}", assignment, key,
+                                    node->type_name(), value.type_name()));
+    }
+    *node = value;
+  }
+  return ModelConfig::from_json(root.dump(), "config overrides");
 }
 
 }  // namespace neurobolt

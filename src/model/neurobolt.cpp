@@ -35,7 +35,9 @@ NeuroBOLTImpl::NeuroBOLTImpl(ModelConfig config) : config_(std::move(config)) {
   mss_module = register_module("mss_module", SpectralBranch(config_));
 
   std::vector<int64_t> rows{0};
-  for (const auto& ch : config_.channels) rows.push_back(*position_index(ch) + 1);
+  for (int64_t i = 0; i < config_.num_channels(); ++i) {
+    rows.push_back(t.positions == "labram" ? *position_index(config_.channels[i]) + 1 : i + 1);
+  }
   position_rows = torch::tensor(rows, torch::kLong);
 
   reset_parameters();

@@ -30,5 +30,8 @@ void register_convert(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_prepare(CLI::App& app);
 void register_simulate(CLI::App& app);
+void register_train(CLI::App& app);
+void register_infer(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace neurobolt::cli

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   neurobolt::cli::register_bench(app);
   neurobolt::cli::register_prepare(app);
   neurobolt::cli::register_simulate(app);
+  neurobolt::cli::register_train(app);
+  neurobolt::cli::register_infer(app);
+  neurobolt::cli::register_eval(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,227 @@
+// neurobolt train: a prepared dataset -> RUN_DIR/best.h5, last.h5, metrics.jsonl (the deep model,
+// include/neurobolt/train.hpp, or the ridge baseline, include/neurobolt/ridge.hpp).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <iostream>
+
+#include "common.hpp"
+#include "neurobolt/error.hpp"
+#include "neurobolt/ridge.hpp"
+#include "neurobolt/train.hpp"
+
+namespace neurobolt::cli {
+namespace {
+
+std::string duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<int64_t>(std::lround(seconds));
+  if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+std::string r_text(double r) { return std::isfinite(r) ? fmt::format("{:+.3f}", r) : "n/a"; }
+
+// A progress line redrawn in place on a terminal; on a pipe or file, one plain line every 30 s.
+class TrainDisplay {
+ public:
+  TrainDisplay() : quiet_(global_options().quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
+  void progress(const TrainProgress& p) {
+    if (quiet_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!tty_ && now - last_ < std::chrono::seconds(30)) return;
+    if (tty_ && now - last_ < std::chrono::milliseconds(200) && p.step != p.steps) return;
+    last_ = now;
+    std::string line;
+    if (p.phase == "train") {
+      const int width = 20;
+      const int filled = static_cast<int>(width * p.step / std::max<int64_t>(p.steps, 1));
+      line = fmt::format("epoch {}/{} [{}{}] step {}/{} loss {:.4f} val r {} {:.1f} windows/s ETA {}", p.epoch,
+                         p.epochs, std::string(filled, '#'), std::string(width - filled, '.'), p.step, p.steps, p.loss,
+                         r_text(p.last_val_r), p.windows_per_s, duration(p.eta_s));
+    } else {
+      line = fmt::format("epoch {}/{} validating {}/{}", p.epoch, p.epochs, p.step, p.steps);
+    }
+    if (tty_) {
+      std::cerr << "\r" << line << "\033[K" << std::flush;
+    } else {
+      std::cerr << line << std::endl;
+    }
+  }
+  void stage(const std::string& name, double fraction) {
+    if (quiet_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (fraction < 1.0 && now - last_ < (tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(30000))) return;
+    last_ = now;
+    const std::string text = fmt::format("ridge: {} {:.0f}%", name, 100 * fraction);
+    if (tty_) {
+      std::cerr << "\r" << text << "\033[K" << std::flush;
+    } else {
+      std::cerr << text << std::endl;
+    }
+  }
+  void line(const std::string& text) {
+    if (quiet_) return;
+    if (tty_) std::cerr << "\r\033[K";
+    std::cerr << text << std::endl;
+  }
+
+ private:
+  bool quiet_, tty_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+extern "C" void on_sigint(int) {
+  request_training_stop();
+  // A second Ctrl-C ends the process at once.
+  std::signal(SIGINT, SIG_DFL);
+}
+
+std::vector<std::pair<double, double>> parse_bands(const std::vector<std::string>& texts) {
+  std::vector<std::pair<double, double>> bands;
+  for (const auto& t : texts) {
+    const auto dash = t.find('-');
+    try {
+      if (dash == std::string::npos) throw std::invalid_argument("no dash");
+      std::size_t used = 0;
+      const double low = std::stod(t.substr(0, dash), &used);
+      const double high = std::stod(t.substr(dash + 1));
+      bands.emplace_back(low, high);
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("--bands: expected LOW-HIGH in Hz (e.g. 8-13), found '{}'", t));
+    }
+  }
+  return bands;
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  struct Options {
+    std::string data, run_dir, arch = "neurobolt";
+    TrainOptions train;
+    std::vector<double> betas;
+    double clip_grad = 0;
+    // ridge
+    std::vector<std::string> bands;
+    int64_t sub_windows = 8, inner_folds = 5;
+    std::vector<double> alphas;
+  };
+  auto o = std::make_shared<Options>();
+  auto& t = o->train;
+  auto& r = t.recipe;
+  auto* cmd = app.add_subcommand("train", "Train a model (NeuroBOLT or the ridge baseline) on a prepared dataset");
+  cmd->footer(
+      "The recipe defaults are the reference's (soupeeli/NeuroBOLT main.py). The saved best.h5 is the epoch with the "
+      "highest mean validation Pearson r over ROIs (the reference selects on the test split; we never look at it). "
+      "Channels and ROIs come from the dataset unless --init fixes the channels. Ctrl-C writes last.h5 and exits "
+      "130; --resume continues from it and ends with the same weights as an uninterrupted run (same --threads).");
+  cmd->add_option("DATA", o->data, "Prepared dataset (.h5 from neurobolt prepare)")->required();
+  cmd->add_option("-o,--output", o->run_dir, "Run folder: best.h5, last.h5, metrics.jsonl")->required();
+  cmd->add_option("--arch", o->arch, "Model: the NeuroBOLT network or the ridge band-power baseline")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"neurobolt", "ridge"}));
+  cmd->add_option("--config", t.config, "Architecture: built-in name (neurobolt-base, neurobolt-tiny) or JSON file")
+      ->capture_default_str();
+  cmd->add_option("--set", t.overrides, "Override a config key, KEY=VALUE (e.g. temporal.depth=4), repeatable");
+  cmd->add_option("--init", t.init,
+                  "Start from weights: a neurobolt checkpoint, a reference NeuroBOLT .pth or LaBraM weights (.pth)");
+  cmd->add_option("--init-from", t.init_from, "What --init is")->capture_default_str()->check(
+      CLI::IsMember({"auto", "neurobolt", "labram"}));
+  cmd->add_option("--epochs", r.epochs, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", r.batch, "Windows per training step")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", r.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", r.min_lr, "Learning rate at the end of the cosine")->capture_default_str();
+  cmd->add_option("--warmup-lr", r.warmup_lr, "Learning rate at the start of the warm-up")->capture_default_str();
+  cmd->add_option("--warmup-epochs", r.warmup_epochs, "Linear warm-up length in epochs")->capture_default_str();
+  cmd->add_option("--betas", o->betas, "AdamW betas (two numbers)")->expected(2)->default_str("0.9 0.999");
+  cmd->add_option("--eps", r.eps, "AdamW epsilon")->capture_default_str();
+  cmd->add_option("--weight-decay", r.weight_decay, "AdamW weight decay (not on biases, norms, embeddings)")
+      ->capture_default_str();
+  cmd->add_option("--layer-decay", r.layer_decay, "Layer-wise learning-rate decay over the temporal blocks (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--clip-grad", o->clip_grad, "Clip the global gradient norm to this value (default off)");
+  cmd->add_option("--patience", r.patience, "Stop after this many epochs without a better validation r (0 = never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", r.seed, "Seed of initialisation, data order and dropout")->capture_default_str();
+  cmd->add_option("--fold", t.fold, "kfold datasets: the held-out fold")->capture_default_str();
+  cmd->add_flag("--resume", t.resume, "Continue the run in RUN_DIR from its last.h5");
+  cmd->add_option("--checkpoint-minutes", t.checkpoint_minutes, "Also write last.h5 within an epoch this often (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-steps", t.checkpoint_steps, "... or every this many steps (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--prefetch", t.prefetch_batches, "Batches the background reader keeps ready")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--eval-batch", t.eval_batch, "Windows per validation batch")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  cmd->add_option("--bands", o->bands, "ridge: frequency bands LOW-HIGH in Hz (default 1-4 4-8 8-13 13-30 30-45)");
+  cmd->add_option("--sub-windows", o->sub_windows, "ridge: sub-windows per 16 s window (lags of the FIR model)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--alphas", o->alphas, "ridge: penalty grid (default 10^-1 ... 10^6)");
+  cmd->add_option("--inner-folds", o->inner_folds, "ridge: inner cross-validation folds (grouped by run)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100));
+  add_standard_options(*cmd);
+
+  cmd->callback([o, cmd] {
+    apply_runtime();
+    auto& g = global_options();
+    TrainDisplay display;
+    if (o->arch == "ridge") {
+      RidgeTrainOptions ro;
+      if (!o->bands.empty()) ro.features.bands = parse_bands(o->bands);
+      ro.features.sub_windows = o->sub_windows;
+      ro.alphas = o->alphas;
+      ro.inner_folds = o->inner_folds;
+      ro.fold = o->train.fold;
+      ro.force = g.force;
+      auto result = train_ridge(o->data, o->run_dir, ro, [&](const std::string& stage, double fraction) {
+        display.stage(stage, fraction);
+      });
+      for (const auto& n : result.notes) display.line(n);
+      std::cout << fmt::format("ridge: {} features, {} training / {} validation windows, {} inner folds, {:.1f} s\n",
+                               result.features, result.train_windows, result.val_windows, result.inner_folds,
+                               result.seconds);
+      std::cout << fmt::format("validation mean r {}  (per ROI: {})\n", r_text(result.val_mean_r),
+                               fmt::join(result.val_r, " "));
+      std::cout << fmt::format("wrote {} and {}\n", result.best_path, result.metrics_path);
+      return;
+    }
+    auto& t = o->train;
+    if (!o->betas.empty()) {
+      t.recipe.beta1 = o->betas[0];
+      t.recipe.beta2 = o->betas[1];
+    }
+    if (cmd->count("--clip-grad")) t.recipe.clip_grad = o->clip_grad;
+    t.device = g.device;
+    t.force = g.force;
+    TrainCallbacks callbacks;
+    callbacks.progress = [&](const TrainProgress& p) { display.progress(p); };
+    callbacks.note = [&](const std::string& line) { display.line(line); };
+    callbacks.epoch_done = [&](const EpochReport& e) {
+      display.line(fmt::format("epoch {}: train loss {:.4f}, val loss {:.4f}, val r {} (per ROI min {} max {}), "
+                               "{:.1f} windows/s, {}{}",
+                               e.epoch, e.train_loss, e.val_loss, r_text(e.val_mean_r),
+                               e.val_r.empty() ? "n/a" : r_text(*std::min_element(e.val_r.begin(), e.val_r.end())),
+                               e.val_r.empty() ? "n/a" : r_text(*std::max_element(e.val_r.begin(), e.val_r.end())),
+                               e.windows_per_s, duration(e.seconds), e.best ? " (best)" : ""));
+    };
+    std::signal(SIGINT, on_sigint);
+    const auto result = train_model(o->data, o->run_dir, t, callbacks);
+    std::signal(SIGINT, SIG_DFL);
+    std::cout << fmt::format("trained {} epochs{}; best validation mean r {} at epoch {}\n", result.epochs_run,
+                             result.stopped_early ? " (early stop)" : "", r_text(result.best_val_r),
+                             result.best_epoch);
+    std::cout << fmt::format("wrote {}, {} and {}\n", result.best_path, result.last_path, result.metrics_path);
+  });
+}
+
+}  // namespace neurobolt::cli
