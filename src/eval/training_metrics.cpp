@@ -52,7 +52,20 @@ std::vector<TrainingRecord> read_training_metrics(const std::string& jsonl_path)
     r.epoch = j["epoch"].get<int64_t>();
     real("train_loss", true, r.train_loss);
     real("val_mean_r", true, r.val_mean_r);
-    real("val_mse", false, r.val_mse);
+    if (j.contains("val_mse") && j["val_mse"].is_array()) {
+      // The trainers log MSE per ROI: the curve shows their mean over defined values.
+      double sum = 0;
+      int64_t n = 0;
+      for (const auto& x : j["val_mse"]) {
+        if (x.is_null()) continue;
+        if (!x.is_number()) fail("val_mse", "a number, null or a list of them", j["val_mse"]);
+        sum += x.get<double>();
+        ++n;
+      }
+      if (n > 0) r.val_mse = sum / static_cast<double>(n);
+    } else {
+      real("val_mse", false, r.val_mse);
+    }
     real("lr", false, r.lr);
     real("windows_per_s", false, r.windows_per_s);
     real("seconds", false, r.seconds);

@@ -135,7 +135,7 @@ Evaluated evaluate_folder(const std::string& folder, const EvalJob& job) {
       const json provenance = parse_object(e.input.provenance_json);
       std::string checkpoint;
       if (provenance.contains("checkpoint") && provenance["checkpoint"].is_object()) {
-        checkpoint = provenance["checkpoint"].value("Path", std::string());
+        checkpoint = provenance["checkpoint"].value("path", std::string());
       } else if (provenance.contains("checkpoint") && provenance["checkpoint"].is_string()) {
         checkpoint = provenance["checkpoint"].get<std::string>();
       }
@@ -154,7 +154,7 @@ Evaluated evaluate_folder(const std::string& folder, const EvalJob& job) {
   const json provenance = parse_object(e.input.provenance_json);
   std::string arch = "neurobolt";
   if (provenance.contains("checkpoint") && provenance["checkpoint"].is_object()) {
-    arch = provenance["checkpoint"].value("Arch", arch);
+    arch = provenance["checkpoint"].value("arch", arch);
   }
   e.label = label_of(arch);
   return e;

@@ -190,8 +190,10 @@ void register_train(CLI::App& app) {
       std::cout << fmt::format("ridge: {} features, {} training / {} validation windows, {} inner folds, {:.1f} s\n",
                                result.features, result.train_windows, result.val_windows, result.inner_folds,
                                result.seconds);
+      std::vector<std::string> per_roi;
+      for (double x : result.val_r) per_roi.push_back(r_text(x));
       std::cout << fmt::format("validation mean r {}  (per ROI: {})\n", r_text(result.val_mean_r),
-                               fmt::join(result.val_r, " "));
+                               fmt::join(per_roi, " "));
       std::cout << fmt::format("wrote {} and {}\n", result.best_path, result.metrics_path);
       return;
     }
