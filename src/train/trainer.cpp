@@ -611,7 +611,10 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   }
   check_recipe(recipe);
   const ModelConfig& config = model->config();
-  const auto rows = channel_rows(config, reader, fmt::format("model '{}'", config.name));
+  const auto rows = channel_rows(config, reader,
+                                 o.resume          ? fmt::format("'{}'", last)
+                                 : o.init.empty() ? fmt::format("model '{}'", config.name)
+                                                  : fmt::format("--init '{}' (model '{}')", o.init, config.name));
   bool identity = static_cast<int64_t>(rows.size()) == reader.num_channels();
   for (std::size_t i = 0; identity && i < rows.size(); ++i) identity = rows[i] == static_cast<int64_t>(i);
   if (config.rois != reader.roi_names()) {
