@@ -10,6 +10,7 @@
 #include "neurobolt/config.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/preprocess.hpp"
 
 namespace neurobolt::cli {
 namespace {
@@ -39,7 +40,7 @@ class ProgressBar {
 
 void register_prepare(CLI::App& app) {
   struct Options {
-    std::string bids_root, output, config = "neurobolt-base", split = "intra-run", lowpass = "0.15";
+    std::string bids_root, output, config, split = "intra-run", lowpass = "0.15", missing = "interpolate";
     std::vector<std::string> derivatives, channels, triggers, val_subjects, test_subjects, rois, entities;
     std::string eeg, targets, atlas, atlas_labels;
     double tr = 0, highpass = 0, notch = 0, first_volume_offset = 0, val_fraction = 0.1, test_fraction = 0.1;
@@ -63,9 +64,11 @@ void register_prepare(CLI::App& app) {
   cmd->add_option("--target-entity", o->entities, "Entity a target must carry, KEY=VALUE (e.g. atlas=Schaefer100)");
   cmd->add_option("--atlas", o->atlas, "Atlas image to extract targets from 4-D BOLD images")->check(CLI::ExistingFile);
   cmd->add_option("--atlas-labels", o->atlas_labels, "ROI names of the atlas")->check(CLI::ExistingFile);
-  cmd->add_option("--config", o->config, "Model config (JSON file or built-in name): its channels, rate and window")
-      ->capture_default_str();
-  cmd->add_option("--channels", o->channels, "EEG channels to keep instead of the config's, comma-separated")
+  cmd->add_option("--config", o->config,
+                  "Model config (JSON file or built-in name): its channels, rate and window; default: the EEG "
+                  "channels every run has, 200 Hz, 3200-sample (16 s) windows");
+  cmd->add_option("--channels", o->channels,
+                  "EEG channels to keep instead of the config's or the data's, comma-separated")
       ->delimiter(',');
   cmd->add_option("--rois", o->rois, "ROIs to keep, comma-separated (default: all of the first run's)")->delimiter(',');
   cmd->add_option("--trigger", o->triggers,
@@ -95,7 +98,12 @@ void register_prepare(CLI::App& app) {
   cmd->add_option("--lowpass-fmri", o->lowpass, "fMRI low-pass in Hz (Butterworth order 5, zero-phase), or none")
       ->capture_default_str();
   cmd->add_flag("--no-demean", o->no_demean, "Keep each window's channel means (the reference removes them)");
-  cmd->add_flag("--allow-missing-channels", o->allow_missing, "Zero-fill required channels a recording lacks");
+  cmd->add_option("--missing-channels", o->missing,
+                  "A required channel a run lacks or marks bad: interpolate (spherical splines from the run's good "
+                  "EEG channels), zero (fill with zeros) or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"interpolate", "zero", "error"}));
+  cmd->add_flag("--allow-missing-channels", o->allow_missing, "The same as --missing-channels zero");
   cmd->add_option("--eeg", o->eeg, "Explicit mode: one EEG file (.edf .bdf .vhdr .set) instead of BIDS_ROOT")
       ->check(CLI::ExistingFile);
   cmd->add_option("--targets", o->targets, "Explicit mode: its ROI time series TSV")->check(CLI::ExistingFile);
@@ -117,13 +125,21 @@ void register_prepare(CLI::App& app) {
       throw UsageError("prepare: --targets and --tr go with --eeg (BIDS datasets name their own)");
     }
 
-    const ModelConfig config = load_config(o->config);
+    if (o->allow_missing && cmd->count("--missing-channels") > 0 && o->missing != "zero") {
+      throw UsageError(fmt::format("prepare: --allow-missing-channels means --missing-channels zero, which "
+                                   "contradicts --missing-channels {}",
+                                   o->missing));
+    }
     PrepareOptions options;
-    options.channels = o->channels.empty() ? config.channels : o->channels;
-    options.config_name = config.name;
-    options.sample_rate = config.sample_rate;
-    options.window_samples = config.window_samples;
-    options.allow_missing_channels = o->allow_missing;
+    if (!o->config.empty()) {
+      const ModelConfig config = load_config(o->config);
+      options.channels = config.channels;
+      options.config_name = config.name;
+      options.sample_rate = config.sample_rate;
+      options.window_samples = config.window_samples;
+    }
+    if (!o->channels.empty()) options.channels = o->channels;
+    options.missing_channels = parse_missing_channel_policy(o->allow_missing ? "zero" : o->missing);
     if (cmd->count("--highpass")) options.eeg_highpass_hz = o->highpass;
     if (cmd->count("--notch")) options.notch_hz = o->notch;
     options.demean_windows = !o->no_demean;
@@ -171,9 +187,12 @@ void register_prepare(CLI::App& app) {
       bar.clear();
       note(r.summary(window_seconds));
     };
-    note(fmt::format("preparing {} -> {} ({} channels at {} Hz, {:g} s windows, split {})",
-                     explicit_mode ? o->eeg : o->bids_root, o->output, options.channels.size(), options.sample_rate,
-                     window_seconds, o->split));
+    const bool from_data = options.channels.empty();
+    note(fmt::format("preparing {} -> {} ({} at {} Hz, {:g} s windows, split {})",
+                     explicit_mode ? o->eeg : o->bids_root, o->output,
+                     from_data ? std::string("the EEG channels every run has")
+                               : fmt::format("{} channels", options.channels.size()),
+                     options.sample_rate, window_seconds, o->split));
     PrepareResult result;
     try {
       if (explicit_mode) {
@@ -195,6 +214,10 @@ void register_prepare(CLI::App& app) {
       return;
     }
     for (const auto& s : result.skipped_runs) note("skipped " + s);
+    if (from_data) {
+      const auto channels = DatasetReader(result.output).channel_names();
+      note(fmt::format("{} channels from the data: {}", channels.size(), fmt::join(channels, " ")));
+    }
     int64_t warnings = 0;
     for (const auto& r : result.runs) {
       for (const auto& w : r.warnings) {
