@@ -5,7 +5,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include "data/h5_tables.hpp"
 #include "dataset_fixtures.hpp"
+#include "io/h5.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/preprocess.hpp"
@@ -207,6 +209,41 @@ TEST_CASE("Non-finite samples are errors naming the channel; the EEG channels wi
   CHECK(standard_eeg_channels(header) == std::vector<std::string>{"Fp1", "T7", "Cz", "O2", "Pz", "C3", "C4"});
   CHECK(standard_eeg_channels(header, {{"O2", "EOG"}}) ==
         std::vector<std::string>{"Fp1", "T7", "Cz", "Pz", "C3", "C4"});
+}
+
+TEST_CASE("On a real 64-channel EDF, bad channels come out as MNE-Python's interpolate_bads makes them",
+          "[preprocess][interpolate]") {
+  const auto fixture = test::shared_dir() / "fixtures" / "mne_interp" / "interpolate_bads.h5";
+  const auto edf = test::shared_dir() / "data" / "real" / "edf" / "test_edf_overlapping_annotations.edf";
+  if (!std::filesystem::exists(fixture) || !std::filesystem::exists(edf)) {
+    WARN("skipped: " << fixture << " or " << edf << " is absent");
+    return;
+  }
+  const auto file = h5::File::open_read(fixture.string());
+  for (const auto& group : file.list("/")) {
+    if (group.rfind("bad_", 0) != 0) continue;
+    INFO(group);
+    const auto bads = data::read_strings(file, "/" + group + "/bads");
+    const auto shape = file.info("/" + group + "/interpolated_uV").shape;
+    std::vector<double> expected(static_cast<std::size_t>(shape.at(0) * shape.at(1)));
+    file.read("/" + group + "/interpolated_uV", h5::Type::f64, expected.data());
+    // The file spells its channels "Fc5.", "C3..": bad channels are named as _channels.tsv would.
+    EegPreprocessOptions options = options_for(bads);
+    options.sample_rate = 128.0;  // the file's rate: no resampling
+    const PreprocessedEeg eeg = preprocess_eeg(edf.string(), bads, options);
+    CHECK(eeg.report.interpolated == bads);
+    CHECK(eeg.report.interpolation_sources.size() == 64 - bads.size());
+    double worst = 0.0, scale = 0.0;
+    for (int64_t b = 0; b < shape[0]; ++b) {
+      for (int64_t s = 0; s < shape[1]; ++s) {
+        const double mne = expected[b * shape[1] + s];
+        worst = std::max(worst, std::abs(eeg.data[b * eeg.num_samples + s] - mne));
+        scale = std::max(scale, std::abs(mne));
+      }
+    }
+    INFO("max |ours - MNE| = " << worst << " uV of " << scale);
+    CHECK(worst < 1e-6 * scale);  // float32 samples
+  }
 }
 
 TEST_CASE("Volume triggers: annotations first, then events; defaults warn about other markers", "[preprocess]") {
