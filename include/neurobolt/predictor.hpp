@@ -28,6 +28,11 @@ class Predictor {
   virtual void predict(const float* windows, int64_t batch, float* out) = 0;
 };
 
+// The architecture a neurobolt checkpoint holds: its root attribute "arch" ("neurobolt" when absent,
+// as in files written before the baseline existed). IoError when missing, FormatError when the
+// file is not a neurobolt checkpoint.
+std::string checkpoint_arch(const std::string& path);
+
 // Opens a neurobolt checkpoint of any architecture; the model runs on `device` ("cpu", "cuda[:N]").
 // IoError when missing, FormatError when not a checkpoint, DeviceError for an unusable device.
 std::unique_ptr<Predictor> load_predictor(const std::string& path, const std::string& device = "cpu");

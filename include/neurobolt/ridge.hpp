@@ -183,6 +183,11 @@ void save_ridge_checkpoint(const RidgeCheckpoint& checkpoint, const std::string&
 // FormatError names the field (never a huge allocation); IoError when the file is missing.
 RidgeCheckpoint read_ridge_checkpoint(const std::string& path);
 
+// What `neurobolt info` prints for a ridge checkpoint: inputs, outputs, features, penalties and the
+// validation r it was selected with; and the same as a JSON object ("kind": "model", "arch": "ridge").
+std::string format_ridge_summary(const std::string& path, const RidgeCheckpoint& checkpoint);
+std::string ridge_summary_json(const std::string& path, const RidgeCheckpoint& checkpoint);
+
 // The ridge model behind the Predictor interface: predict() computes the features and applies the
 // model exactly as training did.
 std::unique_ptr<Predictor> load_ridge_predictor(const std::string& path);

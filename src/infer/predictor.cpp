@@ -4,7 +4,6 @@
 
 #include <optional>
 
-#include "io/h5.hpp"
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/predictor.hpp"
@@ -45,16 +44,7 @@ class NetworkPredictor : public Predictor {
 }  // namespace
 
 std::unique_ptr<Predictor> load_predictor(const std::string& path, const std::string& device) {
-  std::string arch = "neurobolt";
-  {
-    auto file = h5::File::open_read(path);
-    if (!file.has_attribute("/", "format") || file.string_attribute("/", "format") != kCheckpointFormat) {
-      throw FormatError(fmt::format("'{}': not a neurobolt checkpoint (root attribute 'format' is not '{}'; a "
-                                    "reference .pth needs 'neurobolt convert' first)",
-                                    path, kCheckpointFormat));
-    }
-    if (file.has_attribute("/", "arch")) arch = file.string_attribute("/", "arch");
-  }
+  const std::string arch = checkpoint_arch(path);
   if (arch == "ridge") return load_ridge_predictor(path);
   if (arch != "neurobolt") {
     throw FormatError(fmt::format("'{}': unknown model architecture '{}' (this neurobolt knows neurobolt and ridge)",

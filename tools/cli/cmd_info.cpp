@@ -8,6 +8,8 @@
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/describe.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/predictor.hpp"
+#include "neurobolt/ridge.hpp"
 
 namespace neurobolt::cli {
 
@@ -77,6 +79,11 @@ void register_info(CLI::App& app) {
         break;
       }
       case InfoKind::model: {
+        if (is_checkpoint_file(o->target) && checkpoint_arch(o->target) == "ridge") {
+          const auto ridge = read_ridge_checkpoint(o->target);
+          std::cout << (o->json ? ridge_summary_json(o->target, ridge) + "\n" : format_ridge_summary(o->target, ridge));
+          break;
+        }
         const auto s = summarize_model(o->target);
         const std::array<int64_t, 3> counts{s.parameters.temporal, s.parameters.spectral, s.parameters.head};
         std::cout << (o->json ? model_json(s.source, s.config, counts, s.metadata_json) + "\n" : format_summary(s));
