@@ -58,6 +58,7 @@ struct InferOptions {
   int64_t dummy_scans = 0;                 // leading triggers to drop
   std::string missing_channels;            // "interpolate", "zero", "error"; "" = as the training data
   std::string atlas, atlas_labels;         // optional 4-D NIfTI output on this label image
+  std::vector<std::string> subjects;      // BIDS inputs: only these subjects (labels with or without "sub-")
   int64_t shard_index = 0, shard_count = 1;  // this job takes runs i, i + N, i + 2N, ... of the sorted list
   int64_t batch = 16;
   bool force = false;
@@ -110,7 +111,10 @@ struct InferInput {
   std::string events_path;
   std::vector<BidsEvent> events;
 };
-std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inputs);
+// `subjects` (labels, with or without "sub-"; empty: all) keeps the BIDS-named recordings of those
+// subjects.
+std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inputs,
+                                             const std::vector<std::string>& subjects = {});
 
 // Runs the checkpoint over every input of this shard. One unreadable recording does not stop the
 // others: it is reported as failed. Errors that concern every run (the checkpoint, the output

@@ -74,6 +74,18 @@ struct Evaluated {
 
 std::string label_of(const std::string& arch) { return arch == "ridge" ? "ridge baseline" : "NeuroBOLT"; }
 
+// The training curves: a metrics.jsonl given, or ("auto") the one beside the checkpoint.
+std::vector<TrainingRecord> training_curves(const std::string& metrics, const std::string& checkpoint) {
+  std::string curves = metrics;
+  if (curves == "auto") {
+    const fs::path beside = fs::path(checkpoint).parent_path() / "metrics.jsonl";
+    std::error_code ec;
+    curves = !checkpoint.empty() && fs::exists(beside, ec) ? beside.string() : std::string();
+  }
+  if (curves.empty() || curves == "none") return {};
+  return read_training_metrics(curves);
+}
+
 Evaluated evaluate_checkpoint(const std::string& checkpoint, const EvalJob& job, const std::string& metrics,
                               const std::function<void(const std::string&)>& note) {
   if (job.data.empty()) {
@@ -107,17 +119,11 @@ Evaluated evaluate_checkpoint(const std::string& checkpoint, const EvalJob& job,
   if (provenance.contains("input") && provenance["input"].is_object()) {
     e.bids_root = provenance["input"].value("bids_root", std::string());
   }
-  std::string curves = metrics;
-  if (curves == "auto") {
-    const fs::path beside = fs::path(checkpoint).parent_path() / "metrics.jsonl";
-    std::error_code ec;
-    curves = fs::exists(beside, ec) ? beside.string() : std::string();
-  }
-  if (!curves.empty() && curves != "none") e.training = read_training_metrics(curves);
+  e.training = training_curves(metrics, checkpoint);
   return e;
 }
 
-Evaluated evaluate_folder(const std::string& folder, const EvalJob& job) {
+Evaluated evaluate_folder(const std::string& folder, const EvalJob& job, const std::string& metrics) {
   if (job.targets.empty()) {
     throw UsageError(fmt::format("eval: prediction folder '{}' needs --targets BIDS_ROOT with the measured fMRI",
                                  folder));
@@ -130,6 +136,7 @@ Evaluated evaluate_folder(const std::string& folder, const EvalJob& job) {
     if (!job.data.empty()) {
       DatasetReader reader(job.data);
       label_splits(e.input, reader);
+      if (e.input.protocol.empty()) e.input.protocol = to_string(reader.split_mode());
     } else {
       // The checkpoint the predictions name records its training data's splits.
       const json provenance = parse_object(e.input.provenance_json);
@@ -146,7 +153,9 @@ Evaluated evaluate_folder(const std::string& folder, const EvalJob& job) {
                                       job.split, checkpoint));
       }
       auto predictor = load_predictor(checkpoint, "cpu");
-      label_splits_from_record(e.input, parse_object(predictor->metadata_json()).value("dataset", json::object()).dump());
+      const json record = parse_object(predictor->metadata_json()).value("dataset", json::object());
+      label_splits_from_record(e.input, record.dump());
+      if (e.input.protocol.empty()) e.input.protocol = record.value("split_mode", std::string());
     }
     e.input.evaluated_split = job.split;
   }
@@ -155,8 +164,10 @@ Evaluated evaluate_folder(const std::string& folder, const EvalJob& job) {
   std::string arch = "neurobolt";
   if (provenance.contains("checkpoint") && provenance["checkpoint"].is_object()) {
     arch = provenance["checkpoint"].value("arch", arch);
+    e.checkpoint = provenance["checkpoint"].value("path", std::string());
   }
   e.label = label_of(arch);
+  e.training = training_curves(metrics, e.checkpoint);
   return e;
 }
 
@@ -164,7 +175,8 @@ Evaluated evaluate_source(const std::string& source, const EvalJob& job, const s
                           const std::function<void(const std::string&)>& note) {
   std::error_code ec;
   if (!fs::exists(source, ec)) throw IoError(fmt::format("eval: '{}' does not exist", source));
-  return fs::is_directory(source, ec) ? evaluate_folder(source, job) : evaluate_checkpoint(source, job, metrics, note);
+  return fs::is_directory(source, ec) ? evaluate_folder(source, job, metrics)
+                                      : evaluate_checkpoint(source, job, metrics, note);
 }
 
 std::string number(double x, const char* format = "{:.3f}") {

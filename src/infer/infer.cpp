@@ -413,7 +413,8 @@ std::string sha256_file(const std::string& path) {
   return hex;
 }
 
-std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inputs) {
+std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inputs,
+                                             const std::vector<std::string>& subjects) {
   std::vector<InferInput> out;
   for (const auto& input : inputs) {
     std::error_code ec;
@@ -449,6 +450,20 @@ std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inp
       }
       out.push_back(plain_input(path));
     }
+  }
+  if (!subjects.empty()) {
+    std::set<std::string> wanted;
+    for (auto s : subjects) wanted.insert(s.rfind("sub-", 0) == 0 ? s.substr(4) : s);
+    std::vector<InferInput> kept;
+    for (auto& in : out) {
+      const auto parsed = parse_bids_name(fs::path(in.eeg_path).filename().string());
+      if (parsed && wanted.count(parsed->core().sub)) kept.push_back(std::move(in));
+    }
+    if (kept.empty()) {
+      throw ConfigError(fmt::format("no recording of subject{} {} among the {} inputs", wanted.size() > 1 ? "s" : "",
+                                    fmt::join(wanted, ", "), out.size()));
+    }
+    out = std::move(kept);
   }
   std::sort(out.begin(), out.end(), [](const InferInput& a, const InferInput& b) {
     return a.output_stem != b.output_stem ? a.output_stem < b.output_stem : a.eeg_path < b.eeg_path;
@@ -514,7 +529,7 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
     }
   }
 
-  const auto all = collect_infer_inputs(inputs);
+  const auto all = collect_infer_inputs(inputs, o.subjects);
   std::vector<InferInput> mine;
   for (std::size_t i = 0; i < all.size(); ++i)
     if (static_cast<int64_t>(i % static_cast<std::size_t>(o.shard_count)) == o.shard_index) mine.push_back(all[i]);

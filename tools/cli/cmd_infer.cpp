@@ -47,6 +47,7 @@ void register_infer(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--atlas-labels", i.atlas_labels, "Names of the atlas labels (to match the model's ROIs)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--subjects", i.subjects, "BIDS inputs: only these subjects (e.g. 04,05)")->delimiter(',');
   cmd->add_option("--shard", o->shard, "i/N: this job does runs i, i+N, ... of the sorted list (cluster arrays)");
   cmd->add_option("--batch", i.batch, "Windows per model call")->capture_default_str()->check(CLI::PositiveNumber);
   add_standard_options(*cmd);
