@@ -72,4 +72,11 @@ run 5 "${train[@]}" -o "$work/m2" --set temporal.no_such_key=1; has err "tempora
   --split cross-subject --val-subjects 02 -q || fail "prepare other"
 run 5 "$bin" train "$work/other.h5" -o "$work/m3" --init "$work/whole/best.h5" --epochs 1 --batch 2 -q
 has err "T7"; has err "other.h5"; has err "whole/best.h5"; one_line_error
+# A BIDS root as DATA: prepared into RUN_DIR.data.h5 with prepare's options, reused the second time.
+bids=("$bin" train "$work/sim" -o "$work/bids" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1
+      --rois calcarine --split cross-subject --val-subjects 02)
+run 0 "${bids[@]}"; has err "dataset: prepared"; has out "trained 1 epochs"
+[ -s "$work/bids.data.h5" ] || fail "no cached dataset beside the run folder"
+run 0 "${bids[@]}" --force; has err "prepared before from the same inputs"
+run 0 "${bids[@]}" --force --lowpass-fmri none; has err "dataset: prepared"
 echo "ok: train"

@@ -7,10 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 
 #include "common.hpp"
+#include "neurobolt/checkpoint.hpp"
 #include "neurobolt/error.hpp"
+#include "prepare_options.hpp"
 #include "neurobolt/ridge.hpp"
 #include "neurobolt/train.hpp"
 
@@ -99,6 +102,42 @@ std::vector<std::pair<double, double>> parse_bands(const std::vector<std::string
   return bands;
 }
 
+// DATA as given, or for a BIDS root the cache "<RUN_DIR>.data.h5" prepared beside the run folder
+// (reused while its fingerprint matches; replaced when the inputs or options changed).
+std::string dataset_for(const std::string& data, const std::string& run_dir, const TrainOptions& t,
+                        const DataOptions& data_options, const CLI::App& cmd) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(data, ec)) return data;
+  PrepareOptions options = make_prepare_options(data_options, cmd);
+  // The window grid of the architecture; the channels of an --init checkpoint, else the data's.
+  const bool init_checkpoint = !t.init.empty() && is_checkpoint_file(t.init);
+  const ModelConfig arch =
+      init_checkpoint ? read_checkpoint_config(t.init) : with_overrides(load_config(t.config), t.overrides);
+  options.sample_rate = arch.sample_rate;
+  options.window_samples = arch.window_samples;
+  options.config_name = arch.name;
+  if (options.channels.empty() && init_checkpoint) options.channels = arch.channels;
+  std::string cache = std::filesystem::path(run_dir).lexically_normal().string();
+  while (cache.size() > 1 && cache.back() == '/') cache.pop_back();
+  cache += ".data.h5";
+  PrepareResult result;
+  try {
+    result = prepare_with_progress(data, nullptr, cache, options);
+  } catch (const IoError&) {
+    // An older cache of ours from other inputs or options: replace it. Anything else stays.
+    try {
+      DatasetReader ours(cache);
+    } catch (const Error&) {
+      throw IoError(fmt::format("'{}' exists and is not a neurobolt dataset: not replaced", cache));
+    }
+    options.force = true;
+    result = prepare_with_progress(data, nullptr, cache, options);
+  }
+  note(result.up_to_date ? fmt::format("dataset: '{}' (prepared before from the same inputs and options)", cache)
+                         : fmt::format("dataset: prepared '{}' ({} windows)", cache, result.num_windows));
+  return cache;
+}
+
 }  // namespace
 
 void register_train(CLI::App& app) {
@@ -111,6 +150,7 @@ void register_train(CLI::App& app) {
     std::vector<std::string> bands;
     int64_t sub_windows = 8, inner_folds = 5;
     std::vector<double> alphas;
+    DataOptions data_options;  // DATA as a BIDS root
   };
   auto o = std::make_shared<Options>();
   auto& t = o->train;
@@ -121,7 +161,10 @@ void register_train(CLI::App& app) {
       "highest mean validation Pearson r over ROIs (the reference selects on the test split; we never look at it). "
       "Channels and ROIs come from the dataset unless --init fixes the channels. Ctrl-C writes last.h5 and exits "
       "130; --resume continues from it and ends with the same weights as an uninterrupted run (same --threads).");
-  cmd->add_option("DATA", o->data, "Prepared dataset (.h5 from neurobolt prepare)")->required();
+  cmd->add_option("DATA", o->data,
+                  "Prepared dataset (.h5 from neurobolt prepare), or a BIDS root: prepared with the options of "
+                  "'neurobolt prepare' below into RUN_DIR.data.h5, reused while its inputs are unchanged")
+      ->required();
   cmd->add_option("-o,--output", o->run_dir, "Run folder: best.h5, last.h5, metrics.jsonl")->required();
   cmd->add_option("--arch", o->arch, "Model: the NeuroBOLT network or the ridge band-power baseline")
       ->capture_default_str()
@@ -169,12 +212,14 @@ void register_train(CLI::App& app) {
   cmd->add_option("--inner-folds", o->inner_folds, "ridge: inner cross-validation folds (grouped by run)")
       ->capture_default_str()
       ->check(CLI::Range(2, 100));
+  add_data_options(*cmd, o->data_options, "--split-seed");
   add_standard_options(*cmd);
 
   cmd->callback([o, cmd] {
     apply_runtime();
     auto& g = global_options();
     TrainDisplay display;
+    o->data = dataset_for(o->data, o->run_dir, o->train, o->data_options, *cmd);
     if (o->arch == "ridge") {
       RidgeTrainOptions ro;
       if (!o->bands.empty()) ro.features.bands = parse_bands(o->bands);
