@@ -526,6 +526,8 @@ void request_training_stop() noexcept { g_stop_requested.store(true); }
 TrainResult train_model(const std::string& dataset_path, const std::string& run_dir, const TrainOptions& o,
                         const TrainCallbacks& cb) {
   g_stop_requested.store(false);
+  // The caller may hold a NoGradGuard (as inference code does): training needs gradients.
+  torch::AutoGradMode enable_grad(true);
   auto note = [&](const std::string& line) {
     if (cb.note) cb.note(line);
   };
