@@ -69,4 +69,33 @@ grep -q '"FT9"' "$work/p4/sub-01/func/sub-01_task-rest_run-1_desc-neurobolt_time
 run 5 "$bin" infer "$work/ft9/best.h5" "$work/sim" -o "$work/p5" --missing-channels error --threads 1
 has out "3 failed"; has out "FT9"
 run 2 "$bin" infer "$work/ft9/best.h5" "$work/sim" -o "$work/p5" --missing-channels sometimes
+# --atlas: a 4-D image per run on the atlas grid, one volume per row, regions carrying their ROI.
+"$bin" simulate --out "$work/simn" --subjects 1 --runs 1 --minutes 1 --sfreq 250 --nifti --seed 3 --threads 1 -q \
+  || fail "simulate --nifti"
+atlas=$work/simn/derivatives/neurobolt-sim/atlas/atlas-roi_dseg
+run 0 "$bin" infer "$model" "$work/simn" -o "$work/pn" --atlas "$atlas.nii.gz" --atlas-labels "$atlas.tsv" --threads 1
+image=$work/pn/sub-01/func/sub-01_task-rest_run-1_desc-neurobolt_bold.nii.gz
+python3 - "$image" "$atlas.nii.gz" "$work/pn/sub-01/func/sub-01_task-rest_run-1_desc-neurobolt_timeseries.tsv" \
+  <<'EOF2' || fail "the atlas image does not carry the predictions"
+import gzip, struct, sys
+def load(path):
+    raw = gzip.open(path).read()
+    dims = struct.unpack("<8h", raw[40:56])
+    datatype = struct.unpack("<h", raw[70:72])[0]
+    offset = int(struct.unpack("<f", raw[108:112])[0])
+    return dims, datatype, raw, offset
+dims, datatype, raw, offset = load(sys.argv[1])
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[3])]
+assert dims[0] == 4 and dims[4] == len(rows) - 1, dims
+assert datatype == 16, datatype  # float32
+adims, atype, araw, aoffset = load(sys.argv[2])
+n = dims[1] * dims[2] * dims[3]
+fmt = {2: "B", 4: "h", 8: "i", 16: "f", 512: "H", 768: "I"}[atype]
+labels = struct.unpack("<%d%s" % (n, fmt), araw[aoffset:aoffset + n * struct.calcsize(fmt)])
+names = {int(l.split("\t")[0]): l.split("\t")[1].strip() for l in open(sys.argv[2].replace(".nii.gz", ".tsv")).readlines()[1:]}
+voxel = next(i for i, v in enumerate(labels) if names.get(int(v)) == rows[0][0])
+last = len(rows) - 2
+value = struct.unpack("<f", raw[offset + 4 * (last * n + voxel):offset + 4 * (last * n + voxel + 1)])[0]
+assert abs(value - float(rows[-1][0])) < 1e-5 * max(1, abs(value)), (value, rows[-1][0])
+EOF2
 echo "ok: infer"
