@@ -261,6 +261,16 @@ struct PrepareCallbacks {
   std::function<void(const RunReport&)> run_done;
 };
 
+// The target processing of one run, as prepare applies it (and eval repeats it on measured targets):
+// the columns `rois` of `target`, in that order (a ConfigError names the ones it lacks), each
+// zero-phase low-passed at `cutoff_hz` (Butterworth of `order`, b/a form, scipy.signal.filtfilt;
+// nullopt: no filter; at or above the Nyquist frequency of the TR: skipped, with a line in
+// `warnings`). An n/a value with the low-pass on is a FormatError naming the row. Row-major
+// [volumes, ROIs].
+std::vector<double> process_target_series(const TargetSeries& target, const std::vector<std::string>& rois,
+                                          const std::optional<double>& cutoff_hz, int order,
+                                          std::vector<std::string>& warnings);
+
 // Prepares every EEG run of a BIDS dataset that has a target (index_bids with options.bids).
 PrepareResult prepare_bids(const std::string& bids_root, const std::string& output, const PrepareOptions& options,
                            const PrepareCallbacks& callbacks = {});

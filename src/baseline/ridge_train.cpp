@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/time_text.hpp"
 #include "core/atomic_file.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
@@ -27,15 +28,6 @@ using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-std::string now_iso() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 json number_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
@@ -275,7 +267,7 @@ RidgeTrainResult train_ridge(const std::string& dataset_path, const std::string&
                       {"val_r", numbers(result.val_r)}};
   checkpoint.metadata_json = json{{"arch", "ridge"},
                                   {"neurobolt_version", NEUROBOLT_VERSION},
-                                  {"created", now_iso()},
+                                  {"created", detail::utc_now_iso()},
                                   {"dataset", json::parse(checkpoint_dataset_json(reader))},
                                   {"training", training}}
                                  .dump();

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/time_text.hpp"
 #include "core/atomic_file.hpp"
 #include "data/h5_tables.hpp"
 #include "neurobolt/dataset.hpp"
@@ -195,59 +196,6 @@ void validate(const PrepareOptions& o) {
   }
 }
 
-// Targets of one run: volumes x ROIs in the chosen ROI order, low-passed when asked.
-std::vector<double> run_targets(const RunSource& run, const std::vector<std::string>& rois, const PrepareOptions& o,
-                                RunReport& report) {
-  const TargetSeries& t = run.target;
-  const auto R = static_cast<int64_t>(rois.size());
-  const int64_t V = t.num_volumes;
-  std::vector<int64_t> column;
-  std::vector<std::string> absent;
-  for (const auto& name : rois) {
-    const auto it = std::find(t.roi_names.begin(), t.roi_names.end(), name);
-    if (it == t.roi_names.end()) absent.push_back(name);
-    column.push_back(it - t.roi_names.begin());
-  }
-  if (!absent.empty()) {
-    throw ConfigError(fmt::format("'{}': ROI{} {} not in the target table (it has: {})", t.path,
-                                  absent.size() > 1 ? "s" : "", fmt::join(absent, ", "), fmt::join(t.roi_names, ", ")));
-  }
-  std::vector<double> values(static_cast<std::size_t>(V * R));
-  for (int64_t v = 0; v < V; ++v)
-    for (int64_t r = 0; r < R; ++r) values[v * R + r] = t.at(v, column[r]);
-
-  if (!o.fmri_lowpass_hz) return values;
-  const double nyquist = 0.5 / t.repetition_time;
-  if (*o.fmri_lowpass_hz >= nyquist) {
-    report.warnings.push_back(fmt::format("'{}': fMRI low-pass at {} Hz skipped: at or above the Nyquist frequency {} Hz "
-                                          "of TR {} s",
-                                          t.path, *o.fmri_lowpass_hz, nyquist, t.repetition_time));
-    return values;
-  }
-  const auto filter = signal::butter(o.fmri_lowpass_order, *o.fmri_lowpass_hz, 1.0 / t.repetition_time,
-                                     signal::FilterType::lowpass);
-  const int64_t padlen = signal::filtfilt_padlen(filter.b, filter.a);
-  if (V <= padlen) {
-    throw ConfigError(fmt::format("'{}': {} volumes are too few for the zero-phase {} Hz low-pass (it needs more than "
-                                  "{}); turn the fMRI low-pass off",
-                                  t.path, V, *o.fmri_lowpass_hz, padlen));
-  }
-  std::vector<double> series(static_cast<std::size_t>(V));
-  for (int64_t r = 0; r < R; ++r) {
-    for (int64_t v = 0; v < V; ++v) {
-      series[v] = values[v * R + r];
-      if (!std::isfinite(series[v])) {
-        throw FormatError(fmt::format("'{}' row {} (volume {}), ROI '{}': expected a number, found n/a; the fMRI "
-                                      "low-pass needs complete series (fill the gap, or turn the low-pass off to "
-                                      "skip such volumes)",
-                                      t.path, v + 1, v, rois[r]));
-      }
-    }
-    const auto filtered = signal::filtfilt(filter.b, filter.a, series);
-    for (int64_t v = 0; v < V; ++v) values[v * R + r] = filtered[v];
-  }
-  return values;
-}
 
 class Preparer {
  public:
@@ -354,7 +302,8 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
   for (const auto& w : run.target.warnings) report.warnings.push_back(fmt::format("'{}': {}", run.target.path, w));
 
   progress(index, "reading", 0.0);
-  const std::vector<double> targets = run_targets(run, rois_, o_, report);
+  const std::vector<double> targets =
+      process_target_series(run.target, rois_, o_.fmri_lowpass_hz, o_.fmri_lowpass_order, report.warnings);
 
   ReadOptions header_only;
   header_only.header_only = true;
@@ -506,15 +455,6 @@ TargetNormalisation training_stats(const WindowTables& t, int64_t R, const std::
     stats.std.push_back(ms.std);
   }
   return stats;
-}
-
-std::string now_iso() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 PrepareResult Preparer::run(const std::string& output, std::vector<std::string> skipped_runs, json input_description) {
@@ -676,7 +616,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
     }
 
     const json provenance{{"neurobolt_version", NEUROBOLT_VERSION},
-                          {"created", now_iso()},
+                          {"created", detail::utc_now_iso()},
                           {"input", input_description},
                           {"runs", inputs},
                           {"skipped_runs", result.skipped_runs}};

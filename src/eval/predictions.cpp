@@ -13,10 +13,10 @@
 #include <optional>
 #include <set>
 
+#include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/evaluate.hpp"
 #include "neurobolt/roi.hpp"
-#include "neurobolt/signal.hpp"
 #include "neurobolt/tsv.hpp"
 
 namespace neurobolt {
@@ -215,59 +215,19 @@ std::vector<std::string> default_derivatives(const fs::path& bids_root, const fs
   return out;
 }
 
-// The target as `prepare` makes it (run_targets in src/data/prepare.cpp): ROIs in the given order,
-// zero-phase Butterworth low-pass, then z-scored with the given statistics. volumes x ROIs.
+// The target as `prepare` makes it (process_target_series: ROIs in the sidecar's order, the same
+// low-pass), then z-scored with the sidecar's statistics. volumes x ROIs.
 std::vector<double> prepared_target(const TargetSeries& t, const Sidecar& s, const std::string& prediction,
                                     std::vector<std::string>& log) {
+  std::vector<double> values;
+  try {
+    values = process_target_series(t, s.rois, s.lowpass_hz, s.lowpass_order, log);
+  } catch (Error& e) {
+    e.add_context(fmt::format("the target of prediction '{}'", prediction));
+    throw;
+  }
   const auto R = static_cast<int64_t>(s.rois.size());
-  const int64_t V = t.num_volumes;
-  std::vector<int64_t> column;
-  std::vector<std::string> absent;
-  for (const auto& name : s.rois) {
-    const auto it = std::find(t.roi_names.begin(), t.roi_names.end(), name);
-    if (it == t.roi_names.end()) absent.push_back(name);
-    column.push_back(it - t.roi_names.begin());
-  }
-  if (!absent.empty()) {
-    throw ConfigError(fmt::format("target '{}' of prediction '{}': ROI{} {} not in the target table (it has: {})", t.path,
-                                  prediction, absent.size() > 1 ? "s" : "", fmt::join(absent, ", "),
-                                  fmt::join(t.roi_names, ", ")));
-  }
-  std::vector<double> values(static_cast<std::size_t>(V * R));
-  for (int64_t v = 0; v < V; ++v)
-    for (int64_t r = 0; r < R; ++r) values[v * R + r] = t.at(v, column[r]);
-
-  if (s.lowpass_hz) {
-    const double nyquist = 0.5 / t.repetition_time;
-    if (*s.lowpass_hz >= nyquist) {
-      log.push_back(fmt::format("'{}': fMRI low-pass at {} Hz skipped, as prepare does: at or above the Nyquist "
-                                "frequency {} Hz of TR {} s",
-                                t.path, *s.lowpass_hz, nyquist, t.repetition_time));
-    } else {
-      const auto filter =
-          signal::butter(s.lowpass_order, *s.lowpass_hz, 1.0 / t.repetition_time, signal::FilterType::lowpass);
-      const int64_t padlen = signal::filtfilt_padlen(filter.b, filter.a);
-      if (V <= padlen) {
-        throw ConfigError(fmt::format("target '{}': {} volumes are too few for the zero-phase {} Hz low-pass of "
-                                      "prediction '{}' (it needs more than {})",
-                                      t.path, V, *s.lowpass_hz, prediction, padlen));
-      }
-      std::vector<double> series(static_cast<std::size_t>(V));
-      for (int64_t r = 0; r < R; ++r) {
-        for (int64_t v = 0; v < V; ++v) {
-          series[v] = values[v * R + r];
-          if (!std::isfinite(series[v])) {
-            throw FormatError(fmt::format("'{}' row {} (volume {}), ROI '{}': expected a number, found n/a; the fMRI "
-                                          "low-pass of prediction '{}' needs complete series",
-                                          t.path, v + 1, v, s.rois[r], prediction));
-          }
-        }
-        const auto filtered = signal::filtfilt(filter.b, filter.a, series);
-        for (int64_t v = 0; v < V; ++v) values[v * R + r] = filtered[v];
-      }
-    }
-  }
-  for (int64_t v = 0; v < V; ++v)
+  for (int64_t v = 0; v < t.num_volumes; ++v)
     for (int64_t r = 0; r < R; ++r) values[v * R + r] = (values[v * R + r] - s.mean[r]) / s.std[r];
   return values;
 }

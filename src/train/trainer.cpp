@@ -14,6 +14,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/time_text.hpp"
 #include "checkpoint/checkpoint_io.hpp"
 #include "core/atomic_file.hpp"
 #include "io/h5.hpp"
@@ -41,15 +42,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 json number_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 double number_or_nan(const json& j) { return j.is_number() ? j.get<double>() : kNaN; }
-
-std::string now_iso() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // --- data order ------------------------------------------------------------------------------
 
@@ -366,7 +358,7 @@ class Checkpointer {
     }
     return json{{"arch", "neurobolt"},
                 {"neurobolt_version", NEUROBOLT_VERSION},
-                {"created", now_iso()},
+                {"created", detail::utc_now_iso()},
                 {"dataset", dataset_},
                 {"training", training}}
         .dump();

@@ -1,33 +1,17 @@
 #!/usr/bin/env bash
 # CLI tests: run the real neurobolt binary on small inputs and check exit status and output.
 # Usage: cli_test.sh NEUROBOLT_BINARY SOURCE_DIR SHARED_DIR CASE
-set -u
-bin=$1 src=$2 shared=$3 case=$4
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
+case=$4
 fixture=$shared/fixtures/neurobolt_ref/neurobolt_r4_perturbed.pth
 micro_config=$src/tests/data/neurobolt-micro.json
 pth=$src/tests/data/pth
 
-fail() { echo "FAIL: $*"; exit 1; }
-# run EXPECTED_STATUS CMD...: runs the command, keeps stdout/stderr, checks the status.
-run() {
-  local expected=$1; shift
-  "$@" >"$work/out" 2>"$work/err"
-  local status=$?
-  if [ "$status" -ne "$expected" ]; then
-    echo "--- stdout"; cat "$work/out"; echo "--- stderr"; cat "$work/err"
-    fail "'$*' exited $status, expected $expected"
-  fi
-}
-has() { grep -q -- "$2" "$work/$1" || { cat "$work/$1"; fail "$1 lacks '$2'"; }; }
-one_line_error() {
-  [ "$(wc -l <"$work/err")" -eq 1 ] || { cat "$work/err"; fail "expected a one-line error"; }
-}
-
 case $case in
   help)
     run 0 "$bin" --help; has out convert; has out bench; has out info; has out "Exit status"
+    has out train; has out infer; has out eval
+    run 0 "$bin" train --help; has out "--resume"; has out "0.0003"; has out "--layer-decay"; has out "--split-seed"
     run 0 "$bin" bench --help; has out "--batch"; has out "16"; has out "--threads"; has out "--force"
     run 0 "$bin" --version; has out "neurobolt 0."
     run 2 "$bin"
