@@ -66,6 +66,21 @@ run 3 "$bin" eval "$work/run/best.h5" "$work/data.h5" --json "$work/m.json"; has
 "$bin" prepare "$work/sim" -o "$work/four.h5" --channels Fp1,Fp2,C3,C4 --rois calcarine \
   --split cross-subject --val-subjects 02 -q || fail "prepare four"
 run 5 "$bin" eval "$work/run/best.h5" "$work/four.h5" -q; has err "T7"; has err "four.h5"; one_line_error
+"$bin" prepare "$work/sim" -o "$work/roi.h5" --config neurobolt-tiny --rois calcarine,insula \
+  --split cross-subject --val-subjects 02 -q || fail "prepare other ROIs"
+run 5 "$bin" eval "$work/run/best.h5" "$work/roi.h5" -q; has err "thalamus"; has err "roi.h5"; one_line_error
+python3 - "$src/models/neurobolt-tiny.json" "$work/tiny100.json" <<'EOF2'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(name="tiny-100hz", sample_rate=100, window_samples=1600, patch_size=100)
+c["embed_dim"] = 26; c["temporal"].update(conv_channels=2, conv_groups=2, heads=2, max_patches=16)
+c["spectral"].update(base_window=50, heads=2, dim_head=13)
+json.dump(c, open(sys.argv[2], "w"))
+EOF2
+"$bin" prepare "$work/sim" -o "$work/100hz.h5" --config "$work/tiny100.json" --rois calcarine \
+  --split cross-subject --val-subjects 02 -q || fail "prepare at 100 Hz"
+run 5 "$bin" eval "$work/run/best.h5" "$work/100hz.h5" -q; has err "3200-sample windows at 200 Hz"
+has err "1600-sample windows at 100 Hz"; one_line_error
 run 2 "$bin" eval "$work/pred"; has err "--targets"
 run 2 "$bin" eval "$work/pred" --targets "$work/sim" --split sideways
 echo "ok: eval"
