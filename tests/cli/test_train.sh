@@ -72,6 +72,17 @@ run 5 "${train[@]}" -o "$work/m2" --set temporal.no_such_key=1; has err "tempora
   --split cross-subject --val-subjects 02 -q || fail "prepare other"
 run 5 "$bin" train "$work/other.h5" -o "$work/m3" --init "$work/whole/best.h5" --epochs 1 --batch 2 -q
 has err "T7"; has err "other.h5"; has err "whole/best.h5"; one_line_error
+# Initial weights: LaBraM pre-training weights, a reference .pth (2 ROIs: the head is re-initialised
+# for the data's 3) and one of our checkpoints.
+"$bin" prepare "$work/sim" -o "$work/micro.h5" --channels Fp1,Fp2,Cz --rois calcarine,thalamus,cuneus \
+  --split cross-subject --val-subjects 02 -q || fail "prepare micro"
+micro=("$bin" train "$work/micro.h5" --config "$src/tests/data/neurobolt-micro.json" --epochs 1 --batch 4 --threads 1)
+run 0 "${micro[@]}" -o "$work/from-labram" --init "$src/tests/data/pth/labram_micro.pth"
+has err "init: weights from"; has err "(labram)"
+run 0 "${micro[@]}" -o "$work/from-ref" --init "$src/tests/data/pth/neurobolt_micro_training.pth"
+has err "(neurobolt)"; has err "head re-initialised for 3 ROIs"
+run 0 "${micro[@]}" -o "$work/from-ours" --init "$work/from-ref/best.h5"; has err "(checkpoint)"
+
 # A BIDS root as DATA: prepared into RUN_DIR.data.h5 with prepare's options, reused the second time.
 bids=("$bin" train "$work/sim" -o "$work/bids" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1
       --rois calcarine --split cross-subject --val-subjects 02)
