@@ -243,3 +243,23 @@ TEST_CASE("Mismatches between config, checkpoint and data name both sides", "[tr
   CHECK_THAT(test::error_of([&] { train_model(tiny_dataset(), (dir / "c").string(), bad); }),
              Catch::Contains("temporal.no_such_key"));
 }
+
+TEST_CASE("Early stopping ends the run after --patience epochs without a better validation r", "[train][slow]") {
+  test::TempDir dir;
+  auto o = tiny_options();
+  // A learning rate too small to change a float32 prediction: validation r never improves after
+  // the first epoch.
+  o.recipe.lr = o.recipe.min_lr = o.recipe.warmup_lr = 1e-15;
+  o.recipe.epochs = 5;
+  o.recipe.patience = 2;
+  std::vector<std::string> notes;
+  TrainCallbacks cb;
+  cb.note = [&](const std::string& line) { notes.push_back(line); };
+  const auto result = train_model(tiny_dataset(), (dir / "run").string(), o, cb);
+  CHECK(result.stopped_early);
+  CHECK(result.epochs_run == 3);
+  CHECK(result.best_epoch == 1);
+  bool said = false;
+  for (const auto& n : notes) said = said || n.find("early stop") != std::string::npos;
+  CHECK(said);
+}
