@@ -128,4 +128,12 @@ struct BidsDataset {
 // ambiguous targets and grid mismatches are ConfigErrors.
 BidsDataset index_bids(const std::string& root, const BidsOptions& options = {});
 
+// The derivatives pipelines searched for targets when none is named (prepare, eval, info): every
+// folder of <root>/derivatives that holds sub-* folders, relative to root and sorted, except
+// prediction folders written by `neurobolt infer` (is_prediction_folder), which go to `skipped`.
+std::vector<std::string> target_derivatives(const std::string& root, std::vector<std::string>* skipped = nullptr);
+
+// Whether a folder's dataset_description.json names "neurobolt infer" among its GeneratedBy.
+bool is_prediction_folder(const std::string& folder);
+
 }  // namespace neurobolt

@@ -220,21 +220,6 @@ std::string relative_to(const std::string& path, const fs::path& root) {
   return relative.empty() ? path : relative.string();
 }
 
-// Like `prepare`: every folder of <root>/derivatives that holds sub-* folders, relative to root.
-std::vector<std::string> default_derivatives(const fs::path& root) {
-  std::vector<std::string> folders;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(root / "derivatives", ec)) {
-    if (!entry.is_directory(ec)) continue;
-    bool has_subjects = false;
-    for (const auto& sub : fs::directory_iterator(entry.path(), ec))
-      has_subjects = has_subjects || (sub.is_directory(ec) && sub.path().filename().string().rfind("sub-", 0) == 0);
-    if (has_subjects) folders.push_back(entry.path().lexically_relative(root).string());
-  }
-  std::sort(folders.begin(), folders.end());
-  return folders;
-}
-
 // The derivatives folder a target lies in, or "BOLD + atlas" for an image in the raw dataset.
 std::string target_origin(const TargetSeries& target, const fs::path& root, const std::vector<std::string>& derivatives) {
   const fs::path relative = fs::path(target.path).lexically_relative(root);
@@ -482,7 +467,7 @@ BidsSummary describe_bids(const std::string& root, const BidsOptions& options) {
   if (!root_path.has_filename()) root_path = root_path.parent_path();
 
   BidsOptions bids = options;
-  if (bids.derivatives.empty() && bids.atlas.empty()) bids.derivatives = default_derivatives(root_path);
+  if (bids.derivatives.empty() && bids.atlas.empty()) bids.derivatives = target_derivatives(root_path.string());
 
   BidsSummary s;
   s.root = root_path.string();

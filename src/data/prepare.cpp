@@ -664,16 +664,8 @@ PrepareResult prepare_bids(const std::string& bids_root, const std::string& outp
   validate(options);
   BidsOptions bids = options.bids;
   if (bids.derivatives.empty() && bids.atlas.empty()) {
-    // Every pipeline folder under derivatives/ that holds subjects.
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(fs::path(bids_root) / "derivatives", ec)) {
-      if (!entry.is_directory(ec)) continue;
-      bool has_subjects = false;
-      for (const auto& sub : fs::directory_iterator(entry.path(), ec))
-        has_subjects = has_subjects || (sub.is_directory(ec) && sub.path().filename().string().rfind("sub-", 0) == 0);
-      if (has_subjects) bids.derivatives.push_back(fs::relative(entry.path(), bids_root, ec).string());
-    }
-    std::sort(bids.derivatives.begin(), bids.derivatives.end());
+    // Every pipeline folder under derivatives/ that holds subjects (prediction folders excepted).
+    bids.derivatives = target_derivatives(bids_root);
   }
   BidsDataset dataset;
   try {

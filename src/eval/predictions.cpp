@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kPredictionSuffix = "_desc-neurobolt_timeseries.tsv";
-constexpr const char* kInferName = "neurobolt infer";
 constexpr double kTrTolerance = 0.01;  // relative
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -54,27 +53,6 @@ json read_json(const fs::path& path) {
   } catch (const json::parse_error& e) {
     throw FormatError(fmt::format("'{}': invalid JSON ({})", path.string(), e.what()));
   }
-}
-
-// A folder made by `neurobolt infer` (its predictions must never be taken for targets).
-bool is_prediction_folder(const fs::path& folder) {
-  std::error_code ec;
-  const fs::path description = folder / "dataset_description.json";
-  if (!fs::exists(description, ec)) return false;
-  json j;
-  try {
-    j = json::parse(read_text(description));
-  } catch (const json::parse_error&) {
-    return false;  // not ours: infer writes valid JSON
-  }
-  if (!j.is_object() || !j.contains("GeneratedBy")) return false;
-  const json& by = j["GeneratedBy"];
-  const auto named = [](const json& entry) {
-    return entry.is_object() && entry.contains("Name") && entry["Name"].is_string() &&
-           entry["Name"].get<std::string>() == kInferName;
-  };
-  if (by.is_array()) return std::any_of(by.begin(), by.end(), named);
-  return named(by);
 }
 
 bool same_path(const fs::path& a, const fs::path& b) {
@@ -193,25 +171,17 @@ class SidecarReader {
   json j_;
 };
 
-// The folders searched for targets when none is given: as `prepare`, minus prediction folders.
+// The folders searched for targets when none is given: as `prepare` (prediction folders
+// excepted), and never the prediction folder itself.
 std::vector<std::string> default_derivatives(const fs::path& bids_root, const fs::path& pred_dir,
                                              std::vector<std::string>& log) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(bids_root / "derivatives", ec)) {
-    if (!entry.is_directory(ec)) continue;
-    bool has_subjects = false;
-    for (const auto& sub : fs::directory_iterator(entry.path(), ec))
-      has_subjects = has_subjects || (sub.is_directory(ec) && sub.path().filename().string().rfind("sub-", 0) == 0);
-    if (!has_subjects) continue;
-    const std::string rel = fs::relative(entry.path(), bids_root, ec).string();
-    if (is_prediction_folder(entry.path()) || same_path(entry.path(), pred_dir)) {
-      log.push_back(fmt::format("derivatives folder '{}' not searched for targets: it holds predictions", rel));
-      continue;
-    }
-    out.push_back(rel);
+  std::vector<std::string> skipped, out;
+  for (auto& rel : target_derivatives(bids_root.string(), &skipped)) {
+    if (same_path(bids_root / rel, pred_dir)) skipped.push_back(rel);
+    else out.push_back(rel);
   }
-  std::sort(out.begin(), out.end());
+  for (const auto& rel : skipped)
+    log.push_back(fmt::format("derivatives folder '{}' not searched for targets: it holds predictions", rel));
   return out;
 }
 

@@ -33,6 +33,13 @@ EOF
 run 0 "$bin" infer "$model" "$work/sim" -o "$work/pred" --threads 1; has out "0 done, 3 skipped"
 run 0 "$bin" infer "$model" "$work/sim" -o "$work/pred" --threads 1 --force; has out "3 done, 0 skipped"
 
+# Predictions written into the dataset's own derivatives are never taken for targets afterwards.
+run 0 "$bin" infer "$model" "$work/sim" -o "$work/sim/derivatives/neurobolt" --threads 1
+run 0 "$bin" prepare "$work/sim" -o "$work/again.h5" --config neurobolt-tiny --rois calcarine,thalamus -q
+run 0 "$bin" eval "$work/sim/derivatives/neurobolt" --targets "$work/sim" --split all
+has err "not searched for targets: it holds predictions"
+rm -rf "$work/sim/derivatives/neurobolt"
+
 # Shards: the union of 0/2 and 1/2 is the unsharded output, byte for byte.
 run 0 "$bin" infer "$model" "$work/sim" -o "$work/union" --shard 0/2 --threads 1; has out "2 runs"
 run 0 "$bin" infer "$model" "$work/sim" -o "$work/union" --shard 1/2 --threads 1; has out "1 runs"
