@@ -590,7 +590,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
       const json meta = json::parse(metadata);
       init_description = meta.at("training").value("init", json::object());
     }
-    note(fmt::format("resuming '{}' at epoch {} step {}", last, s.epoch + 1, s.step));
+    note(fmt::format("resuming '{}' at epoch {} step {} with its own recipe (lr {:g}, batch {}, {} epochs, seed {}); "
+                     "recipe options given now are not used",
+                     last, s.epoch + 1, s.step, recipe.lr, recipe.batch, recipe.epochs, recipe.seed));
   } else {
     for (const char* name : {"best.h5", "last.h5", "metrics.jsonl"}) {
       if (fs::exists(fs::path(run_dir) / name, ec) && !o.force) {
