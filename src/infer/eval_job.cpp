@@ -28,12 +28,6 @@ json parse_object(const std::string& text) {
   return j.is_object() ? j : json::object();
 }
 
-std::string key_of(const std::string& name) {
-  std::string k = canonical_channel_name(name);
-  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::toupper(c); });
-  return k;
-}
-
 std::optional<Split> parse_split(const std::string& split) {
   if (split == "all") return std::nullopt;
   if (split == "train") return Split::train;
@@ -194,20 +188,14 @@ EvaluationInput predict_dataset(Predictor& predictor, const DatasetReader& datas
                                   predictor.window_samples(), predictor.sample_rate(), dataset.path(),
                                   dataset.window_samples(), dataset.sample_rate()));
   }
-  std::vector<int64_t> channel_rows;
-  std::vector<std::string> missing;
-  for (const auto& ch : predictor.channels()) {
-    int64_t found = -1;
-    for (std::size_t i = 0; i < dataset.channel_names().size() && found < 0; ++i)
-      if (key_of(dataset.channel_names()[i]) == key_of(ch)) found = static_cast<int64_t>(i);
-    if (found < 0) missing.push_back(ch);
-    channel_rows.push_back(found);
-  }
-  if (!missing.empty()) {
+  const auto mapping = map_channels(dataset.channel_names(), predictor.channels(), /*allow_missing=*/true);
+  if (!mapping.missing.empty()) {
     throw ConfigError(fmt::format("the model needs channel{} {} which dataset '{}' lacks (it has: {})",
-                                  missing.size() > 1 ? "s" : "", fmt::join(missing, ", "), dataset.path(),
-                                  fmt::join(dataset.channel_names(), ", ")));
+                                  mapping.missing.size() > 1 ? "s" : "", fmt::join(mapping.missing, ", "),
+                                  dataset.path(), fmt::join(dataset.channel_names(), ", ")));
   }
+  std::vector<int64_t> channel_rows;
+  for (const auto& row : mapping.source) channel_rows.push_back(*row);
   std::vector<int64_t> roi_columns;
   std::vector<std::string> absent;
   for (const auto& roi : predictor.rois()) {

@@ -82,26 +82,17 @@ std::vector<int64_t> epoch_order(const std::vector<int64_t>& train, int64_t chun
 
 // --- model set-up ----------------------------------------------------------------------------
 
-std::string channel_key(const std::string& name) { return normalize_channel_name(canonical_channel_name(name)); }
-
 // Rows of the dataset's channels that feed the model's channels, in model order.
 std::vector<int64_t> channel_rows(const ModelConfig& config, const DatasetReader& reader, const std::string& source) {
-  std::vector<int64_t> rows;
-  std::vector<std::string> missing;
-  const auto& names = reader.channel_names();
-  for (const auto& ch : config.channels) {
-    int64_t found = -1;
-    for (std::size_t i = 0; i < names.size() && found < 0; ++i)
-      if (channel_key(names[i]) == channel_key(ch)) found = static_cast<int64_t>(i);
-    if (found < 0) missing.push_back(ch);
-    rows.push_back(found);
-  }
-  if (!missing.empty()) {
+  const auto mapping = map_channels(reader.channel_names(), config.channels, /*allow_missing=*/true);
+  if (!mapping.missing.empty()) {
     throw ConfigError(fmt::format("{} needs channel{} {} which dataset '{}' lacks (it has: {}); prepare the data with "
                                   "these channels (neurobolt prepare --config/--channels) or train from scratch",
-                                  source, missing.size() > 1 ? "s" : "", fmt::join(missing, ", "), reader.path(),
-                                  fmt::join(names, ", ")));
+                                  source, mapping.missing.size() > 1 ? "s" : "", fmt::join(mapping.missing, ", "),
+                                  reader.path(), fmt::join(reader.channel_names(), ", ")));
   }
+  std::vector<int64_t> rows;
+  for (const auto& row : mapping.source) rows.push_back(*row);
   return rows;
 }
 
