@@ -61,6 +61,10 @@ struct InferOptions {
   std::vector<std::string> subjects;      // BIDS inputs: only these subjects (labels with or without "sub-")
   int64_t shard_index = 0, shard_count = 1;  // this job takes runs i, i + N, i + 2N, ... of the sorted list
   int64_t batch = 16;
+  // The EEG is read in time blocks of at most this many bytes at the file's rate (all needed
+  // channels); with the model, the batch and the 200 Hz buffer it bounds the memory of a run
+  // whatever the recording's length (a filter in the checkpoint keeps the 200 Hz recording whole).
+  int64_t read_block_bytes = 64LL << 20;
   bool force = false;
   std::string device = "cpu";
 };

@@ -11,15 +11,18 @@
 //         channel without a standard position, or fewer than kMinInterpolationSources sources, is
 //         a ConfigError naming it;
 //       zero: filled with zeros;  error: a ConfigError naming it.
-//  2. reading: the channels needed (output and interpolation sources) are read in groups whose
-//     samples at the file's rate stay under max_read_bytes; every sample must be finite.
+//  2. reading: the channels needed (output and interpolation sources) are read in time blocks
+//     whose samples at the file's rate stay under max_read_bytes; every sample must be finite.
 //  3. resampling to sample_rate (scipy's resample_poly filter), then interpolation (it is linear,
 //     so doing it at the lower rate gives the same result for less work), then the optional
 //     zero-phase high-pass (Butterworth, sosfiltfilt) and notch (iirnotch, filtfilt).
-// Memory: the output, one channel group at the file's rate and one channel at the output rate.
+// Memory: preprocess_eeg holds the output and one time block at the file's rate. EegStream holds
+// only the block, whatever the recording's length, unless a filter is on: the zero-phase filters
+// run over whole channels, so it then keeps the whole output (at the output rate) instead.
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,7 +49,7 @@ struct EegPreprocessOptions {
   std::optional<double> notch_hz;  // iirnotch, off when unset
   double notch_quality = 30.0;
   MissingChannelPolicy missing = MissingChannelPolicy::interpolate;
-  // Channels are read in groups so that one group's samples at the file's rate stay under this.
+  // The recording is read in time blocks whose samples at the file's rate stay under this.
   int64_t max_read_bytes = 256LL << 20;
   // Per recording: channel name -> type as BIDS _channels.tsv writes it ("EEG", "ECG", "EOG",
   // "MISC", ...), overriding the reader's type; only "EEG" channels are interpolation sources.
@@ -87,13 +90,39 @@ EegChannelPlan plan_eeg_channels(const Recording& header, const std::vector<std:
 using PreprocessProgress = std::function<void(double fraction, const std::string& stage)>;
 
 // Reads `eeg_path` (any reader format) and preprocesses it (steps 1-3 above). `bad_channels`
-// are recording channel names (e.g. BIDS status "bad"). Progress stages: "reading",
-// "resampling", "filtering", with the fraction of this call done.
+// are recording channel names (e.g. BIDS status "bad"). Progress stages: "reading" (reading
+// and resampling, in time blocks), "filtering", "done", with the fraction of this call done.
 PreprocessedEeg preprocess_eeg(const std::string& eeg_path, const std::vector<std::string>& bad_channels,
                                const EegPreprocessOptions& options, const PreprocessProgress& progress = {});
 // The same for a header already read and planned (header.source is the file read).
 PreprocessedEeg preprocess_eeg(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
                                const PreprocessProgress& progress = {});
+
+// The preprocessed output of one recording, read in pieces: what `infer` uses, so that a
+// recording of any length is processed with bounded memory (see "Memory" above). Any piece equals
+// the same samples of preprocess_eeg's output, bit for bit.
+class EegStream {
+ public:
+  // `progress` reports the whole-recording pass that a filter needs (stages as preprocess_eeg's).
+  EegStream(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
+            const PreprocessProgress& progress = {});
+  ~EegStream();
+  EegStream(const EegStream&) = delete;
+  EegStream& operator=(const EegStream&) = delete;
+
+  int64_t num_samples() const;  // per channel, at the output rate
+  double sample_rate() const;   // the output rate
+  // Output samples per file read that keep one read under max_read_bytes: read() calls of this
+  // size or more make the most of each read.
+  int64_t block_samples() const;
+  const PreprocessReport& report() const;
+  // Output samples [first, first + count) of every output channel: out[c * count + s].
+  void read(int64_t first, int64_t count, float* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // The recording's EEG channels that have a standard 10-05 position (types as in step 1), in
 // canonical spelling and recording order, each once: what a model trained on this data can use.

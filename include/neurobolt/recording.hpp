@@ -44,14 +44,22 @@ struct Recording {
   // Samples, channel-major: data[c * num_samples + s]. For discontinuous files, samples are
   // placed at their true times and the gaps listed in `gaps` are filled with NaN.
   std::vector<float> data;
+  // A read of a sample range (ReadOptions::first_sample, sample_count) holds samples
+  // [data_first, data_first + data_samples) of each channel in `data`, channel-major with stride
+  // data_samples; every other field still describes the whole recording. A whole read leaves
+  // data_first 0 and data_samples -1 (all num_samples).
+  int64_t data_first = 0;
+  int64_t data_samples = -1;
   std::vector<Annotation> annotations;
   std::vector<Gap> gaps;
   std::vector<std::string> warnings;  // tolerable oddities found while reading
 
   int64_t num_channels() const { return static_cast<int64_t>(channels.size()); }
   double duration() const { return sample_rate > 0 ? static_cast<double>(num_samples) / sample_rate : 0.0; }
-  const float* channel_data(int64_t c) const { return data.data() + c * num_samples; }
-  float* channel_data(int64_t c) { return data.data() + c * num_samples; }
+  // Samples per channel held in `data`.
+  int64_t samples_in_data() const { return data_samples < 0 ? num_samples : data_samples; }
+  const float* channel_data(int64_t c) const { return data.data() + c * samples_in_data(); }
+  float* channel_data(int64_t c) { return data.data() + c * samples_in_data(); }
   // Index of a channel by exact name, or -1.
   int64_t find_channel(const std::string& name) const;
 };
@@ -64,6 +72,14 @@ struct ReadOptions {
   // An annotation that starts after the last sample is an error naming it. With this set it is
   // left out with a warning instead (what MNE-Python does).
   bool drop_annotations_after_end = false;
+  // Load only samples [first_sample, first_sample + sample_count) of each channel (sample_count
+  // -1: to the end; a range reaching past the end is cut there): a long recording can be
+  // processed in time blocks with bounded memory. Recording::data_first and data_samples then say
+  // which samples `data` holds. A first_sample outside [0, num_samples] is a ConfigError.
+  // EDF/BDF, BrainVision and EEGLAB .fdt read only the bytes of the range; an EEGLAB .set that
+  // holds its data inside is loaded whole by matio and then cut.
+  int64_t first_sample = 0;
+  int64_t sample_count = -1;
 };
 
 // Picks the reader from the extension (.edf .bdf .vhdr .set); an unknown extension is a

@@ -48,6 +48,21 @@ class PolyphaseResampler {
   void apply(const double* x, int64_t n, double* y) const;
   void apply(const float* x, int64_t n, float* y) const;
 
+  // Streaming a long signal of n samples in pieces: the input samples [first, end) (within
+  // [0, n)) that outputs [out_first, out_first + out_count) depend on ...
+  struct Span {
+    int64_t first = 0;
+    int64_t end = 0;
+  };
+  Span input_span(int64_t out_first, int64_t out_count, int64_t n) const;
+  // ... and those outputs from x[0..x_count) = signal[x_first, x_first + x_count), which must
+  // cover input_span(out_first, out_count, n) (an internal Error otherwise). The result equals
+  // the same outputs of apply() on the whole signal, bit for bit.
+  void apply_span(const double* x, int64_t x_first, int64_t x_count, int64_t n, int64_t out_first, int64_t out_count,
+                  double* y) const;
+  void apply_span(const float* x, int64_t x_first, int64_t x_count, int64_t n, int64_t out_first, int64_t out_count,
+                  float* y) const;
+
  private:
   int64_t up_ = 1;
   int64_t down_ = 1;

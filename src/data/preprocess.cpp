@@ -36,16 +36,18 @@ bool is_eeg(const Channel& channel, const std::map<std::string, std::string>& ty
 
 std::string plural(std::size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
+// Samples of a channel as read (a range: Recording::data_first on).
 void check_finite(const Recording& rec, int64_t channel) {
   const float* x = rec.channel_data(channel);
-  for (int64_t s = 0; s < rec.num_samples; ++s) {
-    if (std::isfinite(x[s])) continue;
+  for (int64_t i = 0; i < rec.samples_in_data(); ++i) {
+    if (std::isfinite(x[i])) continue;
+    const int64_t s = rec.data_first + i;
     const double t = static_cast<double>(s) / rec.sample_rate;
     bool in_gap = false;
     for (const auto& g : rec.gaps) in_gap = in_gap || (t >= g.onset && t < g.onset + g.duration);
     throw FormatError(fmt::format("'{}': channel '{}' sample {} ({:.3f} s): expected a finite value, found {}{}",
                                   rec.source, rec.channels[channel].name, s + 1, t,
-                                  std::isnan(x[s]) ? "NaN" : (x[s] > 0 ? "+Inf" : "-Inf"),
+                                  std::isnan(x[i]) ? "NaN" : (x[i] > 0 ? "+Inf" : "-Inf"),
                                   in_gap ? " (a gap of the discontinuous recording)" : ""));
   }
 }
@@ -189,21 +191,152 @@ EegChannelPlan plan_eeg_channels(const Recording& header, const std::vector<std:
   return plan;
 }
 
+namespace {
+
+// Reads and resamples a recording's output channels in time blocks (steps 2 and 3 before the
+// filters): what preprocess_eeg and EegStream share.
+class BlockReader {
+ public:
+  BlockReader(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options)
+      : header_(header), plan_(plan), resampler_(make_resampler(header, options)) {
+    if (!(header.sample_rate > 0) || header.num_samples <= 0) {
+      throw FormatError(fmt::format("'{}': no samples to preprocess (sample rate {} Hz, {} samples)", header.source,
+                                    header.sample_rate, header.num_samples));
+    }
+    num_samples_ = resampler_.output_length(header.num_samples);
+    // Recording channels to read, in recording order: the output row each is copied into and the
+    // interpolation source it is.
+    std::map<int64_t, Needed> needed;
+    for (std::size_t c = 0; c < plan.channels.size(); ++c)
+      if (plan.source[c]) needed[*plan.source[c]].row = static_cast<int64_t>(c);
+    for (std::size_t s = 0; s < plan.interpolation_source.size(); ++s)
+      needed[plan.interpolation_source[s]].source = static_cast<int64_t>(s);
+    for (const auto& [index, use] : needed) {
+      needed_.push_back(use);
+      names_.push_back(header.channels[index].name);
+    }
+    // Output samples per block so that the needed channels' input stays under max_read_bytes.
+    const auto bytes_per_input = static_cast<double>(std::max<std::size_t>(1, names_.size()) * sizeof(float));
+    const double inputs = std::max(1.0, static_cast<double>(options.max_read_bytes) / bytes_per_input);
+    block_ = std::max<int64_t>(
+        1, static_cast<int64_t>(inputs * static_cast<double>(resampler_.up()) / static_cast<double>(resampler_.down())));
+  }
+
+  int64_t num_samples() const { return num_samples_; }
+  int64_t block_samples() const { return block_; }
+
+  // Output samples [first, first + count), unfiltered, into out[c * count + s]; reads the file in
+  // blocks of block_samples().
+  void read(int64_t first, int64_t count, float* out) {
+    const auto C = static_cast<int64_t>(plan_.channels.size());
+    if (first < 0 || count < 0 || first + count > num_samples_) {
+      throw Error(ErrorKind::internal, fmt::format("'{}': preprocessed samples [{}, {}) asked of {}", header_.source,
+                                                   first, first + count, num_samples_));
+    }
+    std::fill(out, out + C * count, 0.0f);
+    for (int64_t a = first; a < first + count; a += block_) {
+      const int64_t m = std::min(block_, first + count - a);
+      if (names_.empty()) continue;
+      const auto span = resampler_.input_span(a, m, header_.num_samples);
+      ReadOptions read;
+      read.channels = names_;
+      read.first_sample = span.first;
+      read.sample_count = span.end - span.first;
+      const Recording rec = read_recording(header_.source, read);
+      if (rec.num_samples != header_.num_samples || rec.sample_rate != header_.sample_rate ||
+          rec.samples_in_data() != span.end - span.first) {
+        throw Error(ErrorKind::internal, fmt::format("'{}': header and data disagree on the length", header_.source));
+      }
+      for (std::size_t k = 0; k < names_.size(); ++k) {
+        const auto from = static_cast<int64_t>(k);  // read.channels order
+        check_finite(rec, from);
+        const Needed& use = needed_[k];
+        float* resampled = nullptr;
+        if (use.row >= 0) {
+          resampled = out + use.row * count + (a - first);
+        } else {
+          scratch_.resize(static_cast<std::size_t>(m));
+          resampled = scratch_.data();
+        }
+        resampler_.apply_span(rec.channel_data(from), rec.data_first, rec.samples_in_data(), header_.num_samples, a, m,
+                              resampled);
+        if (use.source < 0) continue;
+        // Each source adds its share to every interpolated channel, so that no source has to be
+        // kept at the output rate.
+        for (std::size_t t = 0; t < plan_.interpolation_target.size(); ++t) {
+          const double w = plan_.interpolation.weight(static_cast<int64_t>(t), use.source);
+          float* target = out + plan_.interpolation_target[t] * count + (a - first);
+          for (int64_t i = 0; i < m; ++i) target[i] = static_cast<float>(target[i] + w * resampled[i]);
+        }
+      }
+    }
+  }
+
+ private:
+  struct Needed {
+    int64_t row = -1;
+    int64_t source = -1;
+  };
+  static signal::PolyphaseResampler make_resampler(const Recording& header, const EegPreprocessOptions& options) {
+    validate(options);
+    if (!(header.sample_rate > 0)) return signal::PolyphaseResampler(1, 1);  // refused in the constructor
+    const auto ratio = signal::resample_ratio(header.sample_rate, options.sample_rate);
+    return signal::PolyphaseResampler(ratio.up, ratio.down);
+  }
+
+  const Recording& header_;
+  const EegChannelPlan& plan_;
+  signal::PolyphaseResampler resampler_;
+  int64_t num_samples_ = 0;
+  int64_t block_ = 1;
+  std::vector<Needed> needed_;     // per channel read
+  std::vector<std::string> names_;  // channels read, recording order
+  std::vector<float> scratch_;
+};
+
+bool has_filters(const EegPreprocessOptions& o) { return o.highpass_hz.has_value() || o.notch_hz.has_value(); }
+
+// The optional zero-phase filters, over whole channels (data: [channels, n] channel-major).
+void apply_filters(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
+                   float* data, int64_t n) {
+  if (!has_filters(options)) return;
+  const auto C = static_cast<int64_t>(plan.channels.size());
+  std::optional<signal::IirFilter> highpass, notch;
+  if (options.highpass_hz) {
+    highpass = signal::butter(options.highpass_order, *options.highpass_hz, options.sample_rate,
+                              signal::FilterType::highpass);
+  }
+  if (options.notch_hz) notch = signal::iirnotch(*options.notch_hz, options.notch_quality, options.sample_rate);
+  std::vector<bool> has_data(static_cast<std::size_t>(C), false);
+  for (int64_t c = 0; c < C; ++c) has_data[c] = plan.source[c].has_value();
+  for (auto t : plan.interpolation_target) has_data[t] = true;
+  std::vector<double> x(static_cast<std::size_t>(n));
+  for (int64_t c = 0; c < C; ++c) {
+    if (!has_data[c]) continue;
+    float* channel = data + c * n;
+    std::copy(channel, channel + n, x.begin());
+    if (highpass) {
+      if (n <= signal::sosfiltfilt_padlen(highpass->sos)) {
+        throw ConfigError(fmt::format("'{}': too short for the EEG high-pass", header.source));
+      }
+      x = signal::sosfiltfilt(highpass->sos, x);
+    }
+    if (notch) x = signal::filtfilt(notch->b, notch->a, x);
+    std::copy(x.begin(), x.end(), channel);
+  }
+}
+
+}  // namespace
+
 PreprocessedEeg preprocess_eeg(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
                                const PreprocessProgress& progress) {
   validate(options);
-  const std::string& path = header.source;
-  if (!(header.sample_rate > 0) || header.num_samples <= 0) {
-    throw FormatError(fmt::format("'{}': no samples to preprocess (sample rate {} Hz, {} samples)", path,
-                                  header.sample_rate, header.num_samples));
-  }
   auto report = [&](double fraction, const char* stage) {
     if (progress) progress(fraction, stage);
   };
+  BlockReader reader(header, plan, options);
   const auto C = static_cast<int64_t>(plan.channels.size());
-  const auto ratio = signal::resample_ratio(header.sample_rate, options.sample_rate);
-  const signal::PolyphaseResampler resampler(ratio.up, ratio.down);
-  const int64_t n_out = resampler.output_length(header.num_samples);
+  const int64_t n_out = reader.num_samples();
 
   PreprocessedEeg out;
   out.num_samples = n_out;
@@ -212,90 +345,65 @@ PreprocessedEeg preprocess_eeg(const Recording& header, const EegChannelPlan& pl
   out.report = plan.report;
   out.data.assign(static_cast<std::size_t>(C * n_out), 0.0f);
 
-  // Recording channels to read, in recording order: the output row each is copied into and the
-  // interpolation source it is.
-  struct Needed {
-    int64_t row = -1;
-    int64_t source = -1;
-  };
-  std::map<int64_t, Needed> needed;
-  for (int64_t c = 0; c < C; ++c)
-    if (plan.source[c]) needed[*plan.source[c]].row = c;
-  for (std::size_t s = 0; s < plan.interpolation_source.size(); ++s)
-    needed[plan.interpolation_source[s]].source = static_cast<int64_t>(s);
-  std::vector<int64_t> order;
-  for (const auto& entry : needed) order.push_back(entry.first);
-
-  const int64_t bytes_per_channel = header.num_samples * static_cast<int64_t>(sizeof(float));
-  const int64_t per_group = std::max<int64_t>(1, options.max_read_bytes / bytes_per_channel);
-  const auto num_channels = static_cast<int64_t>(order.size());
-  std::vector<float> scratch;
-  for (int64_t first = 0; first < num_channels; first += per_group) {
-    const int64_t last = std::min(num_channels, first + per_group);
-    const double done = static_cast<double>(first) / static_cast<double>(num_channels);
-    report(0.8 * done, "reading");
-    ReadOptions read;
-    for (int64_t k = first; k < last; ++k) read.channels.push_back(header.channels[order[k]].name);
-    const Recording rec = read_recording(path, read);
-    if (rec.num_samples != header.num_samples || rec.sample_rate != header.sample_rate) {
-      throw Error(ErrorKind::internal, fmt::format("'{}': header and data disagree on the length", path));
-    }
-    report(0.8 * (done + 0.5 * static_cast<double>(last - first) / static_cast<double>(num_channels)), "resampling");
-    for (int64_t k = first; k < last; ++k) {
-      const int64_t from = rec.find_channel(header.channels[order[k]].name);
-      check_finite(rec, from);
-      const Needed& use = needed[order[k]];
-      float* resampled = nullptr;
-      if (use.row >= 0) {
-        resampled = out.data.data() + use.row * n_out;
-      } else {
-        scratch.resize(static_cast<std::size_t>(n_out));
-        resampled = scratch.data();
-      }
-      if (ratio.up == 1 && ratio.down == 1) {
-        std::copy(rec.channel_data(from), rec.channel_data(from) + rec.num_samples, resampled);
-      } else {
-        resampler.apply(rec.channel_data(from), rec.num_samples, resampled);
-      }
-      if (use.source < 0) continue;
-      // Each source adds its share to every interpolated channel, so that no source has to be
-      // kept at the output rate.
-      for (std::size_t t = 0; t < plan.interpolation_target.size(); ++t) {
-        const double w = plan.interpolation.weight(static_cast<int64_t>(t), use.source);
-        float* target = out.data.data() + plan.interpolation_target[t] * n_out;
-        for (int64_t i = 0; i < n_out; ++i) target[i] = static_cast<float>(target[i] + w * resampled[i]);
-      }
-    }
+  const int64_t block = reader.block_samples();
+  std::vector<float> piece;
+  for (int64_t a = 0; a < n_out; a += block) {
+    report(0.8 * static_cast<double>(a) / static_cast<double>(n_out), "reading");
+    const int64_t m = std::min(block, n_out - a);
+    piece.resize(static_cast<std::size_t>(C * m));
+    reader.read(a, m, piece.data());
+    for (int64_t c = 0; c < C; ++c)
+      std::copy(piece.begin() + c * m, piece.begin() + (c + 1) * m, out.data.begin() + c * n_out + a);
   }
-
-  if (options.highpass_hz || options.notch_hz) {
+  if (has_filters(options)) {
     report(0.8, "filtering");
-    std::optional<signal::IirFilter> highpass, notch;
-    if (options.highpass_hz) {
-      highpass = signal::butter(options.highpass_order, *options.highpass_hz, options.sample_rate,
-                                signal::FilterType::highpass);
-    }
-    if (options.notch_hz) notch = signal::iirnotch(*options.notch_hz, options.notch_quality, options.sample_rate);
-    std::vector<bool> has_data(static_cast<std::size_t>(C), false);
-    for (int64_t c = 0; c < C; ++c) has_data[c] = plan.source[c].has_value();
-    for (auto t : plan.interpolation_target) has_data[t] = true;
-    std::vector<double> x(static_cast<std::size_t>(n_out));
-    for (int64_t c = 0; c < C; ++c) {
-      if (!has_data[c]) continue;
-      float* channel = out.data.data() + c * n_out;
-      std::copy(channel, channel + n_out, x.begin());
-      if (highpass) {
-        if (n_out <= signal::sosfiltfilt_padlen(highpass->sos)) {
-          throw ConfigError(fmt::format("'{}': too short for the EEG high-pass", path));
-        }
-        x = signal::sosfiltfilt(highpass->sos, x);
-      }
-      if (notch) x = signal::filtfilt(notch->b, notch->a, x);
-      std::copy(x.begin(), x.end(), channel);
-    }
+    apply_filters(header, plan, options, out.data.data(), n_out);
   }
   report(1.0, "done");
   return out;
+}
+
+struct EegStream::Impl {
+  Impl(const Recording& h, const EegChannelPlan& p, const EegPreprocessOptions& o)
+      : header(h), plan(p), options(o), reader(header, plan, options) {}
+  Recording header;  // without samples
+  EegChannelPlan plan;
+  EegPreprocessOptions options;
+  BlockReader reader;
+  std::optional<PreprocessedEeg> whole;  // with filters: the whole filtered output
+};
+
+EegStream::EegStream(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
+                     const PreprocessProgress& progress) {
+  validate(options);
+  Recording bare = header;
+  bare.data.clear();
+  bare.data.shrink_to_fit();
+  impl_ = std::make_unique<Impl>(bare, plan, options);
+  if (has_filters(options)) impl_->whole = preprocess_eeg(impl_->header, impl_->plan, impl_->options, progress);
+}
+
+EegStream::~EegStream() = default;
+
+int64_t EegStream::num_samples() const { return impl_->reader.num_samples(); }
+double EegStream::sample_rate() const { return impl_->options.sample_rate; }
+int64_t EegStream::block_samples() const { return impl_->reader.block_samples(); }
+const PreprocessReport& EegStream::report() const { return impl_->plan.report; }
+
+void EegStream::read(int64_t first, int64_t count, float* out) {
+  if (!impl_->whole) {
+    impl_->reader.read(first, count, out);
+    return;
+  }
+  const auto& w = *impl_->whole;
+  if (first < 0 || count < 0 || first + count > w.num_samples) {
+    throw Error(ErrorKind::internal, fmt::format("'{}': preprocessed samples [{}, {}) asked of {}",
+                                                 impl_->header.source, first, first + count, w.num_samples));
+  }
+  const auto C = static_cast<int64_t>(impl_->plan.channels.size());
+  for (int64_t c = 0; c < C; ++c)
+    std::copy(w.data.begin() + c * w.num_samples + first, w.data.begin() + c * w.num_samples + first + count,
+              out + c * count);
 }
 
 PreprocessedEeg preprocess_eeg(const std::string& eeg_path, const std::vector<std::string>& bad_channels,

@@ -306,17 +306,18 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
   EegPreprocessOptions eo = m.preprocess;
   eo.channel_types = in.channel_types;
   const EegChannelPlan plan = plan_eeg_channels(header, in.bad_channels, eo);
-  const PreprocessedEeg eeg = preprocess_eeg(header, plan, eo, [&](double fraction, const std::string& stage) {
-    progress(stage, 0.8 * fraction);
-  });
-  rep.interpolated = eeg.report.interpolated;
-  rep.zero_filled = eeg.report.zero_filled;
-  for (const auto& w : eeg.report.warnings) rep.warnings.push_back(w);
+  // Filters (when the checkpoint has them) need a whole-recording pass first: 80% of the bar.
+  const bool whole_pass = eo.highpass_hz.has_value() || eo.notch_hz.has_value();
+  const double predict_share = whole_pass ? 0.2 : 1.0;
+  EegStream eeg(header, plan, eo, [&](double fraction, const std::string& stage) { progress(stage, 0.8 * fraction); });
+  rep.interpolated = eeg.report().interpolated;
+  rep.zero_filled = eeg.report().zero_filled;
+  for (const auto& w : eeg.report().warnings) rep.warnings.push_back(w);
 
   const int64_t C = static_cast<int64_t>(m.predictor->channels().size());
   const auto R = static_cast<int64_t>(m.predictor->rois().size());
   const auto rows = static_cast<int64_t>(grid.times.size());
-  const int64_t n = eeg.num_samples;
+  const int64_t n = eeg.num_samples();
   std::vector<float> values(static_cast<std::size_t>(rows * R), std::numeric_limits<float>::quiet_NaN());
   std::vector<int64_t> pending;  // rows of the batch being filled
   std::vector<float> windows(static_cast<std::size_t>(o.batch * C * S));
@@ -331,14 +332,45 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
                 values.begin() + pending[b] * R);
     rep.windows += static_cast<int64_t>(pending.size());
     pending.clear();
-    progress("predicting", 0.8 + 0.2 * static_cast<double>(rep.windows) / static_cast<double>(std::max<int64_t>(rows, 1)));
+    progress("predicting", (1.0 - predict_share) +
+                               predict_share * static_cast<double>(rep.windows) / static_cast<double>(std::max<int64_t>(rows, 1)));
   };
+  // Windows in the order of their ends, from a buffer of the preprocessed EEG that slides forward
+  // through the recording: memory stays bounded whatever its length.
+  std::vector<std::pair<int64_t, int64_t>> ends;  // (end sample, row)
   for (int64_t k = 0; k < rows; ++k) {
     const auto end = static_cast<int64_t>(std::llround(grid.times[k] * rate));
     if (end - S < 0 || end > n) continue;
+    ends.emplace_back(end, k);
+  }
+  std::stable_sort(ends.begin(), ends.end());
+  const int64_t capacity = S + std::max(S, eeg.block_samples());
+  std::vector<float> buffer(static_cast<std::size_t>(C * capacity));  // [C, capacity]: samples [held, held + held_count)
+  std::vector<float> piece;
+  int64_t held = 0, held_count = 0;
+  for (const auto& [end, k] : ends) {
+    const int64_t begin = end - S;
+    if (begin < held || end > held + held_count) {
+      const int64_t last = std::min(n, begin + capacity);
+      // Keep what the new span shares with the old one; read the rest.
+      const int64_t keep = begin >= held && begin < held + held_count ? held + held_count - begin : 0;
+      if (keep > 0) {
+        for (int64_t c = 0; c < C; ++c) {
+          float* row = buffer.data() + c * capacity;
+          std::copy(row + (begin - held), row + (begin - held) + keep, row);
+        }
+      }
+      const int64_t m_new = last - begin - keep;
+      piece.resize(static_cast<std::size_t>(C * m_new));
+      eeg.read(begin + keep, m_new, piece.data());
+      for (int64_t c = 0; c < C; ++c)
+        std::copy(piece.begin() + c * m_new, piece.begin() + (c + 1) * m_new, buffer.begin() + c * capacity + keep);
+      held = begin;
+      held_count = last - begin;
+    }
     float* dst = windows.data() + static_cast<int64_t>(pending.size()) * C * S;
     for (int64_t c = 0; c < C; ++c) {
-      const float* src = eeg.data.data() + c * n + (end - S);
+      const float* src = buffer.data() + c * capacity + (begin - held);
       double mean = 0.0;
       if (m.demean) {
         for (int64_t s = 0; s < S; ++s) mean += src[s];
@@ -369,7 +401,7 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
     const fs::path image = out_dir / (in.output_stem + "_desc-neurobolt_bold.nii.gz");
     write_atlas_image(image, *atlas, m.predictor->rois(), values, rows, grid.spacing);
   }
-  write_text_atomic(side, sidecar(m, in, grid, rep.windows, eeg.report).dump(2) + "\n");
+  write_text_atomic(side, sidecar(m, in, grid, rep.windows, eeg.report()).dump(2) + "\n");
   rep.status = "done";
   rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return rep;
@@ -484,6 +516,9 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
     throw UsageError(fmt::format("--shard: expected i/N with 0 <= i < N, found {}/{}", o.shard_index, o.shard_count));
   }
   if (o.batch < 1) throw UsageError(fmt::format("--batch: expected >= 1, found {}", o.batch));
+  if (o.read_block_bytes < 1) {
+    throw UsageError(fmt::format("--read-block-mb: expected > 0, found {} bytes", o.read_block_bytes));
+  }
   if (o.tr && !(*o.tr > 0)) throw UsageError(fmt::format("--tr: expected > 0 s, found {}", *o.tr));
   if (o.stride && !(*o.stride > 0)) throw UsageError(fmt::format("--stride: expected > 0 s, found {}", *o.stride));
   if (o.output_dir.empty()) throw UsageError("infer: an output folder (-o) is required");
@@ -502,7 +537,7 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
   p.highpass_order = m.parameters.value("eeg_highpass_order", 4);
   p.notch_hz = optional_number(m.parameters, "notch_hz");
   p.notch_quality = m.parameters.value("notch_quality", 30.0);
-  p.max_read_bytes = 64LL << 20;
+  p.max_read_bytes = o.read_block_bytes;
   m.demean = m.parameters.value("demean_windows", true);
   std::string policy = o.missing_channels;
   if (policy.empty()) {

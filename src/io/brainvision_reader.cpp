@@ -148,19 +148,43 @@ Recording read_brainvision(const std::string& path, const ReadOptions& options) 
   }
 
   if (!options.header_only) {
-    const std::string bytes = io::read_file_bytes(data_path);
-    const auto* raw = reinterpret_cast<const unsigned char*>(bytes.data());
-    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * rec.num_samples));
+    const int64_t count = io::resolve_sample_range(rec, options);
+    const int64_t first = rec.data_first;
+    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * count));
     const int bps = h.bytes_per_sample();
-    for (std::size_t k = 0; k < picked.size(); ++k) {
-      const auto c = picked[k];
-      float* out = rec.channel_data(static_cast<int64_t>(k));
-      const double s = scale[static_cast<std::size_t>(c)];
-      // Byte distance between consecutive samples of one channel, and where channel c starts.
-      const int64_t stride = h.orientation == bv::Orientation::multiplexed ? frame_bytes : bps;
-      const int64_t start = h.orientation == bv::Orientation::multiplexed ? c * bps : c * rec.num_samples * bps;
-      for (int64_t i = 0; i < rec.num_samples; ++i) {
-        out[i] = static_cast<float>(sample_value(raw + start + i * stride, h.format, h.big_endian) * s);
+    io::FileDescriptor fd(data_path);
+    // Read in blocks of about 8 MiB: frames for multiplexed files, one channel's stretch for
+    // vectorized ones (channel c's samples start at c * num_samples * bps there).
+    constexpr int64_t kBlockBytes = 8 << 20;
+    std::vector<unsigned char> buffer;
+    if (h.orientation == bv::Orientation::multiplexed) {
+      const int64_t per_block = std::max<int64_t>(1, kBlockBytes / frame_bytes);
+      for (int64_t b = 0; b < count; b += per_block) {
+        const int64_t n = std::min(per_block, count - b);
+        buffer.resize(static_cast<std::size_t>(n * frame_bytes));
+        io::read_exact(fd.get(), buffer.data(), buffer.size(), (first + b) * frame_bytes, data_path);
+        for (std::size_t k = 0; k < picked.size(); ++k) {
+          const auto c = picked[k];
+          float* out = rec.channel_data(static_cast<int64_t>(k)) + b;
+          const double scale_c = scale[static_cast<std::size_t>(c)];
+          for (int64_t i = 0; i < n; ++i)
+            out[i] = static_cast<float>(sample_value(buffer.data() + i * frame_bytes + c * bps, h.format, h.big_endian) *
+                                        scale_c);
+        }
+      }
+    } else {
+      const int64_t per_block = std::max<int64_t>(1, kBlockBytes / bps);
+      for (std::size_t k = 0; k < picked.size(); ++k) {
+        const auto c = picked[k];
+        float* out = rec.channel_data(static_cast<int64_t>(k));
+        const double scale_c = scale[static_cast<std::size_t>(c)];
+        for (int64_t b = 0; b < count; b += per_block) {
+          const int64_t n = std::min(per_block, count - b);
+          buffer.resize(static_cast<std::size_t>(n * bps));
+          io::read_exact(fd.get(), buffer.data(), buffer.size(), (c * rec.num_samples + first + b) * bps, data_path);
+          for (int64_t i = 0; i < n; ++i)
+            out[b + i] = static_cast<float>(sample_value(buffer.data() + i * bps, h.format, h.big_endian) * scale_c);
+        }
       }
     }
   }

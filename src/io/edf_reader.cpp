@@ -10,7 +10,8 @@
 //     ...), EDFlib is not asked and the file is read with a warning that says why. EDFlib 1.23
 //     opens no discontinuous (EDF+D/BDF+D) file at all; those are checked by our parser only.
 //  3. The data block is read directly in large blocks (in parallel over records) and scaled to
-//     physical units: EDFlib's per-signal sample calls are far slower on large files.
+//     physical units: EDFlib's per-signal sample calls are far slower on large files. A sample
+//     range (ReadOptions::first_sample) reads only the records that hold it.
 //  4. EDF+ annotations (every annotation signal) and the time-keeping TAL of each data record
 //     come from neurobolt's TAL parser; EDF+D records are placed at their true times, the gaps
 //     between them filled with NaN and listed in Recording::gaps.
@@ -213,12 +214,16 @@ void convert_signal(const unsigned char* src, int64_t n, double gain, double off
   }
 }
 
-// Reads records [first, last) in blocks and converts them; record r's samples go to
-// conversion.out + record_start[r].
+// Reads records [first, last) in blocks and converts the samples of each that fall in
+// [window_first, window_first + window_count): sample s of record r (at record_start[r] + s) goes
+// to conversion.out + record_start[r] + s - window_first.
 void convert_records(int fd, const std::string& path, const Header& h, int64_t first, int64_t last,
-                     const std::vector<Conversion>& conversions, const std::vector<int64_t>& record_start) {
+                     const std::vector<Conversion>& conversions, const std::vector<int64_t>& record_start,
+                     int64_t window_first, int64_t window_count) {
   constexpr int64_t kBlockBytes = 4 << 20;
   const int64_t per_block = std::max<int64_t>(1, kBlockBytes / std::max<int64_t>(1, h.record_bytes));
+  const int64_t bytes = h.bdf ? 3 : 2;
+  const int64_t window_end = window_first + window_count;
   std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min(per_block, last - first) * h.record_bytes));
   for (int64_t r0 = first; r0 < last; r0 += per_block) {
     const int64_t count = std::min(per_block, last - r0);
@@ -228,10 +233,15 @@ void convert_records(int fd, const std::string& path, const Header& h, int64_t f
       const unsigned char* record = buffer.data() + k * h.record_bytes;
       const int64_t start = record_start[static_cast<std::size_t>(r0 + k)];
       for (const auto& c : conversions) {
+        const int64_t lo = std::max(window_first, start);
+        const int64_t hi = std::min(window_end, start + c.samples_per_record);
+        if (hi <= lo) continue;
+        const unsigned char* src = record + c.record_offset + (lo - start) * bytes;
+        float* dst = c.out + (lo - window_first);
         if (h.bdf) {
-          convert_signal<3>(record + c.record_offset, c.samples_per_record, c.gain, c.offset, c.out + start);
+          convert_signal<3>(src, hi - lo, c.gain, c.offset, dst);
         } else {
-          convert_signal<2>(record + c.record_offset, c.samples_per_record, c.gain, c.offset, c.out + start);
+          convert_signal<2>(src, hi - lo, c.gain, c.offset, dst);
         }
       }
     }
@@ -431,7 +441,9 @@ Recording read_edf(const std::string& path, const ReadOptions& options) {
   }
 
   if (!options.header_only && !rec.channels.empty()) {
-    allocate_samples(rec.data, static_cast<std::size_t>(rec.num_channels() * rec.num_samples));
+    const int64_t window_count = io::resolve_sample_range(rec, options);
+    const int64_t window_first = rec.data_first;
+    allocate_samples(rec.data, static_cast<std::size_t>(rec.num_channels() * window_count));
     if (!rec.gaps.empty()) std::fill(rec.data.begin(), rec.data.end(), std::nanf(""));
     std::vector<Conversion> conversions;
     for (std::size_t k = 0; k < picked.size(); ++k) {
@@ -440,20 +452,29 @@ Recording read_edf(const std::string& path, const ReadOptions& options) {
       conversions.push_back({s.record_offset, s.samples_per_record, s.gain() * scale_of[p], s.offset() * scale_of[p],
                              rec.channel_data(static_cast<int64_t>(k))});
     }
-    const int64_t data_bytes = h.data_bytes();
+    // The records that hold samples of the window (record_start increases).
+    const auto begin_it = std::upper_bound(record_start.begin(), record_start.end(), window_first - samples_per_record);
+    const auto end_it = std::lower_bound(record_start.begin(), record_start.end(), window_first + window_count);
+    const auto first_record = static_cast<int64_t>(begin_it - record_start.begin());
+    const int64_t num_records = std::max<int64_t>(0, static_cast<int64_t>(end_it - begin_it));
+    const int64_t data_bytes = num_records * h.record_bytes;
     const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
     const int64_t threads = std::clamp<int64_t>(std::min<int64_t>(hardware, data_bytes / (8 << 20)), 1,
-                                                std::min<int64_t>(8, h.num_records));
+                                                std::max<int64_t>(1, std::min<int64_t>(8, num_records)));
+    auto convert = [&](int64_t first, int64_t last) {
+      convert_records(fd.get(), path, h, first_record + first, first_record + last, conversions, record_start,
+                      window_first, window_count);
+    };
     if (threads == 1) {
-      convert_records(fd.get(), path, h, 0, h.num_records, conversions, record_start);
+      if (num_records > 0) convert(0, num_records);
     } else {
       std::vector<std::thread> workers;
       std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
       for (int64_t t = 0; t < threads; ++t) {
-        const int64_t first = h.num_records * t / threads, last = h.num_records * (t + 1) / threads;
+        const int64_t first = num_records * t / threads, last = num_records * (t + 1) / threads;
         workers.emplace_back([&, t, first, last] {
           try {
-            convert_records(fd.get(), path, h, first, last, conversions, record_start);
+            convert(first, last);
           } catch (...) {
             errors[static_cast<std::size_t>(t)] = std::current_exception();
           }

@@ -274,8 +274,18 @@ Recording read_eeglab(const std::string& path, const ReadOptions& options) {
   }
 
   if (!options.header_only) {
+    const int64_t count = io::resolve_sample_range(rec, options);
+    const int64_t first = rec.data_first;
     const matvar_t* data = f.get("data");
-    std::vector<float> frames;  // nbchan x pnts, column-major (sample-major)
+    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * count));
+    // frames: samples [first + b, first + b + n) of every channel, sample-major (nbchan values
+    // per sample, as both the .fdt and MATLAB's column-major matrix store them).
+    auto scatter = [&](const float* frames, int64_t b, int64_t n) {
+      for (std::size_t k = 0; k < picked.size(); ++k) {
+        float* out = rec.channel_data(static_cast<int64_t>(k)) + b;
+        for (int64_t s = 0; s < n; ++s) out[s] = frames[s * nbchan + picked[k]];
+      }
+    };
     if (auto file = text(data)) {
       const std::string fdt = data_file_path(path, *file, rec.warnings);
       const int64_t size = io::regular_file_size(fdt);
@@ -286,9 +296,15 @@ Recording read_eeglab(const std::string& path, const ReadOptions& options) {
             fmt::format("{} bytes ({} channels x {} points x float32, as '{}' says)", expected, nbchan, pnts, path),
             fmt::format("{} bytes", size));
       }
-      frames.resize(static_cast<std::size_t>(nbchan * pnts));
       io::FileDescriptor fd(fdt);
-      io::read_exact(fd.get(), frames.data(), static_cast<std::size_t>(expected), 0, fdt);
+      const int64_t per_block = std::max<int64_t>(1, (8 << 20) / (nbchan * 4));
+      std::vector<float> frames;
+      for (int64_t b = 0; b < count; b += per_block) {
+        const int64_t n = std::min(per_block, count - b);
+        frames.resize(static_cast<std::size_t>(n * nbchan));
+        io::read_exact(fd.get(), frames.data(), frames.size() * sizeof(float), (first + b) * nbchan * 4, fdt);
+        scatter(frames.data(), b, n);
+      }
     } else if (is_numeric(data)) {
       const std::size_t n = element_count(data);
       if (data->rank < 2 || data->dims[0] != static_cast<std::size_t>(nbchan) ||
@@ -297,15 +313,11 @@ Recording read_eeglab(const std::string& path, const ReadOptions& options) {
                        fmt::format("{} values with {} rows", n, data->rank >= 1 ? data->dims[0] : 0));
       }
       const auto values = numbers(data);
-      frames.assign(values.begin(), values.end());
+      const std::vector<float> frames(values.begin() + first * nbchan, values.begin() + (first + count) * nbchan);
+      scatter(frames.data(), 0, count);
     } else {
       io::fail_field(path, "field 'data'", "a numeric matrix or the name of an .fdt file",
                      data ? "another MATLAB class" : "no such field");
-    }
-    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * pnts));
-    for (std::size_t k = 0; k < picked.size(); ++k) {
-      float* out = rec.channel_data(static_cast<int64_t>(k));
-      for (int64_t s = 0; s < pnts; ++s) out[s] = frames[static_cast<std::size_t>(s * nbchan + picked[k])];
     }
   }
 

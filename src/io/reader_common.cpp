@@ -226,6 +226,23 @@ std::vector<int64_t> select_channels(const std::vector<Channel>& channels, const
   return picked;
 }
 
+int64_t resolve_sample_range(Recording& recording, const ReadOptions& options) {
+  const int64_t n = recording.num_samples;
+  if (options.first_sample == 0 && options.sample_count == -1) return n;
+  if (options.first_sample < 0 || options.first_sample > n) {
+    throw ConfigError(fmt::format("'{}': first sample to read: expected 0 to {} (the recording's length), found {}",
+                                  recording.source, n, options.first_sample));
+  }
+  if (options.sample_count < -1) {
+    throw ConfigError(fmt::format("'{}': number of samples to read: expected -1 (to the end) or >= 0, found {}",
+                                  recording.source, options.sample_count));
+  }
+  const int64_t left = n - options.first_sample;
+  recording.data_first = options.first_sample;
+  recording.data_samples = options.sample_count < 0 ? left : std::min(left, options.sample_count);
+  return recording.data_samples;
+}
+
 void validate_recording(Recording& recording, const ValidationRules& rules) {
   const std::string& path = recording.source;
   if (recording.channels.empty()) {
@@ -235,18 +252,19 @@ void validate_recording(Recording& recording, const ValidationRules& rules) {
   }
   if (recording.num_samples < 0)
     fail_field(path, "number of samples", "at least 0", std::to_string(recording.num_samples));
+  const int64_t held = recording.samples_in_data();
   if (!recording.data.empty() &&
-      recording.data.size() != static_cast<std::size_t>(recording.num_channels() * recording.num_samples)) {
-    throw Error(ErrorKind::internal,
-                fmt::format("'{}': {} samples for {} channels x {} samples", path, recording.data.size(),
-                            recording.num_channels(), recording.num_samples));
+      recording.data.size() != static_cast<std::size_t>(recording.num_channels() * held)) {
+    throw Error(ErrorKind::internal, fmt::format("'{}': {} samples for {} channels x {} samples", path,
+                                                 recording.data.size(), recording.num_channels(), held));
   }
   if (rules.check_finite) {
     for (int64_t c = 0; c < recording.num_channels() && !recording.data.empty(); ++c) {
       const float* x = recording.channel_data(c);
-      for (int64_t s = 0; s < recording.num_samples; ++s) {
+      for (int64_t s = 0; s < held; ++s) {
         if (!std::isfinite(x[s])) {
-          fail_field(path, fmt::format("channel '{}' sample {}", recording.channels[c].name, s + 1), "a finite value",
+          fail_field(path, fmt::format("channel '{}' sample {}", recording.channels[c].name, recording.data_first + s + 1),
+                     "a finite value",
                      std::isnan(x[s]) ? "NaN" : (x[s] > 0 ? "+Inf" : "-Inf"));
         }
       }

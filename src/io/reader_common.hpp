@@ -58,6 +58,12 @@ std::string printable(std::string_view text, std::size_t max_length = 60);
 std::vector<int64_t> select_channels(const std::vector<Channel>& channels, const ReadOptions& options,
                                      const std::string& path);
 
+// The sample range a read loads (ReadOptions::first_sample, sample_count) for a recording of
+// `num_samples`: sets recording.data_first and data_samples when a range was asked for (any
+// first_sample or sample_count other than 0 and -1) and returns the number of samples to load;
+// a range outside the recording is a ConfigError naming the file.
+int64_t resolve_sample_range(Recording& recording, const ReadOptions& options);
+
 struct ValidationRules {
   bool allow_no_channels = false;  // an annotation-only EDF+ file (e.g. a hypnogram)
   bool length_known = true;        // false: a header-only read that could not learn the sample count

@@ -102,14 +102,41 @@ int64_t PolyphaseResampler::output_length(int64_t input_length) const {
 }
 
 void PolyphaseResampler::apply(const double* x, int64_t n, double* y) const {
-  const int64_t n_out = output_length(n);
+  apply_span(x, 0, n, n, 0, output_length(n), y);
+}
+
+void PolyphaseResampler::apply(const float* x, int64_t n, float* y) const {
+  apply_span(x, 0, n, n, 0, output_length(n), y);
+}
+
+PolyphaseResampler::Span PolyphaseResampler::input_span(int64_t out_first, int64_t out_count, int64_t n) const {
+  if (out_count <= 0) return {0, 0};
+  if (up_ == 1 && down_ == 1) return {std::clamp<int64_t>(out_first, 0, n), std::clamp<int64_t>(out_first + out_count, 0, n)};
+  // Output i reads input [position/up - (taps - 1), position/up] with position = i*down + half_len
+  // (see apply_span); the longest phase has the most taps.
+  int64_t longest = 0;
+  for (const auto& phase : phase_taps_) longest = std::max<int64_t>(longest, static_cast<int64_t>(phase.size()));
+  const int64_t lo = (out_first * down_ + half_len_) / up_ - (longest - 1);
+  const int64_t hi = ((out_first + out_count - 1) * down_ + half_len_) / up_ + 1;
+  return {std::clamp<int64_t>(lo, 0, n), std::clamp<int64_t>(hi, 0, n)};
+}
+
+void PolyphaseResampler::apply_span(const double* x, int64_t x_first, int64_t x_count, int64_t n, int64_t out_first,
+                                    int64_t out_count, double* y) const {
+  const Span need = input_span(out_first, out_count, n);
+  if (out_count > 0 && need.end > need.first && (need.first < x_first || need.end > x_first + x_count)) {
+    throw Error(ErrorKind::internal,
+                fmt::format("resample: outputs [{}, {}) need inputs [{}, {}), given [{}, {})", out_first,
+                            out_first + out_count, need.first, need.end, x_first, x_first + x_count));
+  }
   if (up_ == 1 && down_ == 1) {
-    std::copy(x, x + n, y);
+    for (int64_t i = 0; i < out_count; ++i) y[i] = x[out_first + i - x_first];
     return;
   }
   // Output i sits at i*down on the upsampled grid; the filter is centred there, so the input
   // sample j contributes h[i*down + half_len - j*up] (zero outside the input: scipy's padding).
-  for (int64_t i = 0; i < n_out; ++i) {
+  for (int64_t k = 0; k < out_count; ++k) {
+    const int64_t i = out_first + k;
     const int64_t position = i * down_ + half_len_;
     const auto& phase = phase_taps_[static_cast<std::size_t>(position % up_)];
     const int64_t count = static_cast<int64_t>(phase.size());
@@ -119,17 +146,18 @@ void PolyphaseResampler::apply(const double* x, int64_t n, double* y) const {
     double sum = 0.0;
     if (hi > lo) {
       Eigen::Map<const Eigen::VectorXd> taps(phase.data() + lo, hi - lo);
-      Eigen::Map<const Eigen::VectorXd> input(x + first + lo, hi - lo);
+      Eigen::Map<const Eigen::VectorXd> input(x + (first + lo - x_first), hi - lo);
       sum = taps.dot(input);
     }
-    y[i] = sum;
+    y[k] = sum;
   }
 }
 
-void PolyphaseResampler::apply(const float* x, int64_t n, float* y) const {
-  std::vector<double> input(x, x + n);
-  std::vector<double> output(static_cast<std::size_t>(output_length(n)));
-  apply(input.data(), n, output.data());
+void PolyphaseResampler::apply_span(const float* x, int64_t x_first, int64_t x_count, int64_t n, int64_t out_first,
+                                    int64_t out_count, float* y) const {
+  std::vector<double> input(x, x + x_count);
+  std::vector<double> output(static_cast<std::size_t>(std::max<int64_t>(out_count, 0)));
+  apply_span(input.data(), x_first, x_count, n, out_first, out_count, output.data());
   std::transform(output.begin(), output.end(), y, [](double v) { return static_cast<float>(v); });
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # neurobolt infer: BIDS derivative output, skipping complete runs, --force, one corrupt recording
 # among good ones, shards whose union equals the unsharded output byte for byte, the --tr grid on
-# a recording without triggers, and model/data mismatches.
+# a recording without triggers, reading in small time blocks, and model/data mismatches.
 source "$(dirname "$0")/lib.sh"
 
 "$bin" simulate --out "$work/sim" --subjects 3 --runs 1 --minutes 1.5 --sfreq 250 --seed 6 --threads 1 -q \
@@ -45,6 +45,13 @@ run 0 "$bin" infer "$model" "$work/sim" -o "$work/union" --shard 0/2 --threads 1
 run 0 "$bin" infer "$model" "$work/sim" -o "$work/union" --shard 1/2 --threads 1; has out "1 runs"
 diff -r "$work/pred" "$work/union" >/dev/null || fail "the union of the shards differs from the whole"
 run 2 "$bin" infer "$model" "$work/sim" -o "$work/x" --shard 2/2
+
+# Reading the EEG in tiny time blocks (0.02 MB: 40 samples of 250 Hz x 32 channels read at a time,
+# far less than one 16 s window) on a dense grid gives the same bytes as the default blocks.
+run 0 "$bin" infer "$model" "$work/sim" -o "$work/dense" --stride 0.5 --threads 1
+run 0 "$bin" infer "$model" "$work/sim" -o "$work/dense_blocks" --stride 0.5 --threads 1 --read-block-mb 0.02
+diff -r "$work/dense" "$work/dense_blocks" >/dev/null || fail "small read blocks change the predictions"
+run 2 "$bin" infer "$model" "$work/sim" -o "$work/x" --read-block-mb 0
 
 # A corrupt recording among good ones: the others are done, the exit status says it failed.
 cp -r "$work/sim" "$work/sim2"

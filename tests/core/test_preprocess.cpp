@@ -146,7 +146,7 @@ TEST_CASE("Zero and error policies; what cannot be interpolated is an error nami
              Contains("'guess'") && Contains("interpolate, zero or error"));
 }
 
-TEST_CASE("Reading in channel groups gives the same output as reading all at once, filters included", "[preprocess]") {
+TEST_CASE("Reading in time blocks gives the same output as reading all at once, filters included", "[preprocess]") {
   TempDir dir;
   const auto path = (dir / "rec.vhdr").string();
   test::write_brainvision(path, twelve_channels());
@@ -154,12 +154,15 @@ TEST_CASE("Reading in channel groups gives the same output as reading all at onc
   options.highpass_hz = 0.5;
   options.notch_hz = 50.0;
   const PreprocessedEeg whole = preprocess_eeg(path, {"P4"}, options);
-  for (int64_t bytes : {int64_t{1}, int64_t{3 * 5000 * 4}, int64_t{5000 * 4 - 1}}) {
-    options.max_read_bytes = bytes;  // 1 and 3 channels per group (5000 samples of 4 bytes each)
+  // 11 channels are read (the good EEG channels: outputs and interpolation sources) at 250 Hz for
+  // 4000 output samples: 1 output sample per block, 3 blocks of 1360, 2 blocks (3999 + 1).
+  for (int64_t bytes : {int64_t{1}, int64_t{11 * 4 * 1700}, int64_t{11 * 4 * 4999}}) {
+    options.max_read_bytes = bytes;
     INFO("max read bytes " << bytes);
-    const PreprocessedEeg grouped = preprocess_eeg(path, {"P4"}, options);
-    CHECK(grouped.data == whole.data);
+    const PreprocessedEeg blocked = preprocess_eeg(path, {"P4"}, options);
+    CHECK(blocked.data == whole.data);
   }
+  options.max_read_bytes = 256LL << 20;
 
   // Filtering is linear, so the filtered interpolation equals the interpolation of the filtered
   // good channels (each filtered the same way).
@@ -185,7 +188,47 @@ TEST_CASE("Reading in channel groups gives the same output as reading all at onc
     CHECK(fraction <= 1.0);
     if (stages.empty() || stages.back() != stage) stages.push_back(stage);
   });
-  CHECK(stages == std::vector<std::string>{"reading", "resampling", "filtering", "done"});
+  CHECK(stages == std::vector<std::string>{"reading", "filtering", "done"});
+}
+
+TEST_CASE("EegStream gives any piece of preprocess_eeg's output, with and without filters", "[preprocess]") {
+  TempDir dir;
+  const auto path = (dir / "rec.vhdr").string();
+  test::write_brainvision(path, twelve_channels());
+  ReadOptions header_only;
+  header_only.header_only = true;
+  const Recording header = read_recording(path, header_only);
+  for (bool filters : {false, true}) {
+    for (int64_t bytes : {int64_t{11 * 4 * 700}, int64_t{256} << 20}) {
+      INFO((filters ? "filters" : "no filters") << ", max read bytes " << bytes);
+      auto options = options_for({"Fp1", "C3", "Fz", "Cz", "O2", "P4", "T8"});
+      options.missing = MissingChannelPolicy::interpolate;
+      options.max_read_bytes = bytes;
+      if (filters) {
+        options.highpass_hz = 0.5;
+        options.notch_hz = 50.0;
+      }
+      const EegChannelPlan plan = plan_eeg_channels(header, {"P4"}, options);
+      const PreprocessedEeg whole = preprocess_eeg(header, plan, options);
+      EegStream stream(header, plan, options);
+      REQUIRE(stream.num_samples() == whole.num_samples);
+      CHECK(stream.sample_rate() == 200.0);
+      CHECK(stream.report().interpolated == std::vector<std::string>{"Fz", "P4", "T8"});
+      // 11 channels read at 250 Hz: the output samples whose input fits in `bytes`.
+      CHECK(stream.block_samples() == bytes / (11 * 4) * 4 / 5);
+      const int64_t n = whole.num_samples, C = 7;
+      for (auto [first, count] : std::vector<std::pair<int64_t, int64_t>>{
+               {0, n}, {0, 1}, {n - 1, 1}, {1234, 2000}, {100, 0}, {3000, 600}, {2999, 601}}) {
+        INFO("samples " << first << " + " << count);
+        std::vector<float> piece(static_cast<std::size_t>(C * count));
+        stream.read(first, count, piece.data());
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t s = 0; s < count; ++s) REQUIRE(piece[c * count + s] == whole.data[c * n + first + s]);
+      }
+      std::vector<float> none;
+      CHECK_THROWS_AS(stream.read(n - 10, 11, none.data()), Error);
+    }
+  }
 }
 
 TEST_CASE("Non-finite samples are errors naming the channel; the EEG channels with standard positions",

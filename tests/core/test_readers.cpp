@@ -468,6 +468,50 @@ TEST_CASE("header_only reads agree with full reads", "[io]") {
   }
 }
 
+TEST_CASE("sample ranges read exactly the samples of a whole read, in every format", "[io]") {
+  for (const char* file : {"edf/chtypes_edf.edf", "edf/test_edf_stim_channel.edf", "bdf/mne_test.bdf",
+                           "brainvision/mne_test/test.vhdr", "brainvision/eeglab_testbva/testbva.vhdr",
+                           "brainvision/mne_latin1_vectorized/test_old_layout_latin1_software_filter.vhdr",
+                           "eeglab/eeglab_data.set"}) {
+    INFO(file);
+    const Recording full = neurobolt::read_recording(real(file));
+    const int64_t n = full.num_samples;
+    REQUIRE(n > 10);
+    // Ranges: inside, from the start, to the end (sample_count -1 and cut at the end), empty,
+    // one sample; with every channel and with two picked in reverse order.
+    const std::vector<std::pair<int64_t, int64_t>> ranges{{n / 3, n / 4}, {0, 7}, {n - 5, -1}, {n - 3, 100},
+                                                          {n, -1},        {n / 2, 0}, {1, 1}};
+    for (bool pick : {false, true}) {
+      for (auto [first, count] : ranges) {
+        INFO("range " << first << " + " << count << (pick ? ", two channels" : ""));
+        ReadOptions options;
+        options.first_sample = first;
+        options.sample_count = count;
+        if (pick) options.channels = {full.channels[1].name, full.channels[0].name};
+        const Recording part = neurobolt::read_recording(real(file), options);
+        const int64_t expected = count < 0 ? n - first : std::min(count, n - first);
+        CHECK(part.num_samples == n);
+        CHECK(part.data_first == first);
+        REQUIRE(part.samples_in_data() == expected);
+        REQUIRE(part.data.size() == static_cast<std::size_t>(part.num_channels() * expected));
+        CHECK(part.annotations.size() == full.annotations.size());
+        for (int64_t c = 0; c < part.num_channels(); ++c) {
+          const int64_t source = full.find_channel(part.channels[c].name);
+          REQUIRE(source >= 0);
+          for (int64_t s = 0; s < expected; ++s) REQUIRE(part.channel_data(c)[s] == full.channel_data(source)[first + s]);
+        }
+      }
+    }
+    ReadOptions outside;
+    outside.first_sample = n + 1;
+    CHECK_THROWS_WITH(neurobolt::read_recording(real(file), outside),
+                      Catch::Contains("first sample to read") && Catch::Contains(std::to_string(n + 1)));
+    outside.first_sample = 0;
+    outside.sample_count = -2;
+    CHECK_THROWS_AS(neurobolt::read_recording(real(file), outside), neurobolt::ConfigError);
+  }
+}
+
 TEST_CASE("channel selection loads the named channels in the order asked", "[io]") {
   ReadOptions options;
   options.channels = {"Cz", "Fp1", "Status"};

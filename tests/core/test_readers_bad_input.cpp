@@ -374,6 +374,13 @@ TEST_CASE("EEGLAB .set with embedded data, MATLAB v5, v7 (compressed) and v7.3 (
     CHECK(r.annotations[0].onset == Approx(0.005));
     CHECK(r.annotations[1].label == "3");
     CHECK(r.annotations[2].onset == Approx(0.04));
+    neurobolt::ReadOptions range;
+    range.first_sample = 3;
+    range.channels = {"VEOG"};
+    const Recording tail = neurobolt::read_eeglab(path, range);
+    REQUIRE(tail.samples_in_data() == 2);
+    CHECK(tail.channel_data(0)[0] == -4.0f);
+    CHECK(tail.channel_data(0)[1] == -5.0f);
   }
 }
 

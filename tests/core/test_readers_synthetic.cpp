@@ -220,6 +220,19 @@ TEST_CASE("EDF+D records are placed at their true times with NaN gaps", "[io][ed
     for (int s = 8; s < 24; ++s) CHECK(std::isnan(x[s]));
     CHECK(x[24] == Approx(0.1 * digital_value(2, 0, 0)));
     CHECK(x[27] == Approx(0.1 * digital_value(2, 0, 3)));
+    // A range across the gap: the same samples and NaN.
+    neurobolt::ReadOptions range;
+    range.first_sample = 6;
+    range.sample_count = 20;
+    const Recording part = neurobolt::read_edf(write(dir, bdf ? "d.bdf" : "d.edf", build_edf(spec)), range);
+    REQUIRE(part.samples_in_data() == 20);
+    for (int s = 0; s < 20; ++s) {
+      if (std::isnan(x[6 + s])) {
+        CHECK(std::isnan(part.channel_data(0)[s]));
+      } else {
+        CHECK(part.channel_data(0)[s] == x[6 + s]);
+      }
+    }
   }
 }
 

@@ -19,6 +19,7 @@ void register_infer(CLI::App& app) {
     std::vector<std::string> inputs;
     InferOptions infer;
     bool allow_missing = false;
+    double read_block_mb = 64.0;
   };
   auto o = std::make_shared<Options>();
   auto& i = o->infer;
@@ -50,6 +51,10 @@ void register_infer(CLI::App& app) {
   cmd->add_option("--subjects", i.subjects, "BIDS inputs: only these subjects (e.g. 04,05)")->delimiter(',');
   cmd->add_option("--shard", o->shard, "i/N: this job does runs i, i+N, ... of the sorted list (cluster arrays)");
   cmd->add_option("--batch", i.batch, "Windows per model call")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--read-block-mb", o->read_block_mb,
+                  "EEG read per block, MB at the file's rate: bounds memory whatever the recording's length")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 65536.0));
   add_standard_options(*cmd);
 
   cmd->callback([o] {
@@ -58,6 +63,7 @@ void register_infer(CLI::App& app) {
     auto& i = o->infer;
     i.force = g.force;
     i.device = g.device;
+    i.read_block_bytes = std::max<int64_t>(1, static_cast<int64_t>(o->read_block_mb * 1024.0 * 1024.0));
     if (o->allow_missing) {
       if (!i.missing_channels.empty() && i.missing_channels != "zero") {
         throw UsageError("--allow-missing-channels contradicts --missing-channels " + i.missing_channels);
