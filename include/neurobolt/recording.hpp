@@ -1,6 +1,7 @@
 #pragma once
 // One in-memory EEG recording, whatever file format it came from, and the readers that fill it.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,28 @@ struct ReadOptions {
 // FormatError naming it. Missing files are IoErrors; corrupt content is a FormatError naming
 // the file, the field and what was expected versus found.
 Recording read_recording(const std::string& path, const ReadOptions& options = {});
+
+// A recording opened once and read in pieces: the header, channels and annotations are parsed
+// and checked at construction (options: channel selection and annotation rules; the data files
+// are checked too), and read() loads any sample range of the selected channels without parsing
+// them again. What long recordings are processed with (EegStream, `infer`).
+class RecordingReader {
+ public:
+  explicit RecordingReader(const std::string& path, const ReadOptions& options = {});
+  ~RecordingReader();
+  RecordingReader(const RecordingReader&) = delete;
+  RecordingReader& operator=(const RecordingReader&) = delete;
+
+  const Recording& header() const;  // no samples
+  // The header with samples [first, first + count) (cut at the end; data_first and data_samples
+  // say so), exactly as read_recording with that range returns them; a first outside
+  // [0, num_samples] or a count < -1 is a ConfigError.
+  Recording read(int64_t first, int64_t count) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 Recording read_edf(const std::string& path, const ReadOptions& options = {});          // EDF, EDF+, BDF, BDF+
 Recording read_brainvision(const std::string& path, const ReadOptions& options = {});  // .vhdr (+ .vmrk, data)

@@ -211,12 +211,22 @@ class BlockReader {
       if (plan.source[c]) needed[*plan.source[c]].row = static_cast<int64_t>(c);
     for (std::size_t s = 0; s < plan.interpolation_source.size(); ++s)
       needed[plan.interpolation_source[s]].source = static_cast<int64_t>(s);
+    std::vector<std::string> names;
     for (const auto& [index, use] : needed) {
       needed_.push_back(use);
-      names_.push_back(header.channels[index].name);
+      names.push_back(header.channels[index].name);
+    }
+    if (!names.empty()) {
+      ReadOptions read;
+      read.channels = names;
+      file_ = std::make_unique<RecordingReader>(header.source, read);
+      const Recording& opened = file_->header();
+      if (opened.num_samples != header.num_samples || opened.sample_rate != header.sample_rate) {
+        throw Error(ErrorKind::internal, fmt::format("'{}': header and data disagree on the length", header.source));
+      }
     }
     // Output samples per block so that the needed channels' input stays under max_read_bytes.
-    const auto bytes_per_input = static_cast<double>(std::max<std::size_t>(1, names_.size()) * sizeof(float));
+    const auto bytes_per_input = static_cast<double>(std::max<std::size_t>(1, names.size()) * sizeof(float));
     const double inputs = std::max(1.0, static_cast<double>(options.max_read_bytes) / bytes_per_input);
     block_ = std::max<int64_t>(
         1, static_cast<int64_t>(inputs * static_cast<double>(resampler_.up()) / static_cast<double>(resampler_.down())));
@@ -236,18 +246,10 @@ class BlockReader {
     std::fill(out, out + C * count, 0.0f);
     for (int64_t a = first; a < first + count; a += block_) {
       const int64_t m = std::min(block_, first + count - a);
-      if (names_.empty()) continue;
+      if (!file_) continue;
       const auto span = resampler_.input_span(a, m, header_.num_samples);
-      ReadOptions read;
-      read.channels = names_;
-      read.first_sample = span.first;
-      read.sample_count = span.end - span.first;
-      const Recording rec = read_recording(header_.source, read);
-      if (rec.num_samples != header_.num_samples || rec.sample_rate != header_.sample_rate ||
-          rec.samples_in_data() != span.end - span.first) {
-        throw Error(ErrorKind::internal, fmt::format("'{}': header and data disagree on the length", header_.source));
-      }
-      for (std::size_t k = 0; k < names_.size(); ++k) {
+      const Recording rec = file_->read(span.first, span.end - span.first);
+      for (std::size_t k = 0; k < needed_.size(); ++k) {
         const auto from = static_cast<int64_t>(k);  // read.channels order
         check_finite(rec, from);
         const Needed& use = needed_[k];
@@ -289,8 +291,8 @@ class BlockReader {
   signal::PolyphaseResampler resampler_;
   int64_t num_samples_ = 0;
   int64_t block_ = 1;
-  std::vector<Needed> needed_;     // per channel read
-  std::vector<std::string> names_;  // channels read, recording order
+  std::vector<Needed> needed_;             // per channel read, recording order
+  std::unique_ptr<RecordingReader> file_;  // the channels needed (none: every output zero-filled)
   std::vector<float> scratch_;
 };
 

@@ -53,10 +53,77 @@ std::string sibling(const std::string& header_path, const std::string& name) {
   return (std::filesystem::path(header_path).parent_path() / name).string();
 }
 
+// The samples of a BrainVision data file, read in blocks of about 8 MiB: frames for multiplexed
+// files, one channel's stretch for vectorized ones (channel c's samples start at
+// c * num_samples * bytes there).
+class BrainVisionSource final : public io::SampleSource {
+ public:
+  BrainVisionSource(std::string data_path, const bv::Header& h, std::vector<int64_t> picked, std::vector<double> scale)
+      : data_path_(std::move(data_path)),
+        format_(h.format),
+        big_endian_(h.big_endian),
+        multiplexed_(h.orientation == bv::Orientation::multiplexed),
+        bps_(h.bytes_per_sample()),
+        frame_bytes_(h.num_channels * h.bytes_per_sample()),
+        picked_(std::move(picked)),
+        scale_(std::move(scale)) {}
+
+  void load(Recording& rec, int64_t first, int64_t count) const override {
+    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * count));
+    io::FileDescriptor fd(data_path_);
+    constexpr int64_t kBlockBytes = 8 << 20;
+    std::vector<unsigned char> buffer;
+    if (multiplexed_) {
+      const int64_t per_block = std::max<int64_t>(1, kBlockBytes / frame_bytes_);
+      for (int64_t b = 0; b < count; b += per_block) {
+        const int64_t n = std::min(per_block, count - b);
+        buffer.resize(static_cast<std::size_t>(n * frame_bytes_));
+        io::read_exact(fd.get(), buffer.data(), buffer.size(), (first + b) * frame_bytes_, data_path_);
+        for (std::size_t k = 0; k < picked_.size(); ++k) {
+          const auto c = picked_[k];
+          float* out = rec.channel_data(static_cast<int64_t>(k)) + b;
+          const double scale = scale_[static_cast<std::size_t>(c)];
+          for (int64_t i = 0; i < n; ++i) {
+            out[i] =
+                static_cast<float>(sample_value(buffer.data() + i * frame_bytes_ + c * bps_, format_, big_endian_) * scale);
+          }
+        }
+      }
+      return;
+    }
+    const int64_t per_block = std::max<int64_t>(1, kBlockBytes / bps_);
+    for (std::size_t k = 0; k < picked_.size(); ++k) {
+      const auto c = picked_[k];
+      float* out = rec.channel_data(static_cast<int64_t>(k));
+      const double scale = scale_[static_cast<std::size_t>(c)];
+      for (int64_t b = 0; b < count; b += per_block) {
+        const int64_t n = std::min(per_block, count - b);
+        buffer.resize(static_cast<std::size_t>(n * bps_));
+        io::read_exact(fd.get(), buffer.data(), buffer.size(), (c * rec.num_samples + first + b) * bps_, data_path_);
+        for (int64_t i = 0; i < n; ++i)
+          out[b + i] = static_cast<float>(sample_value(buffer.data() + i * bps_, format_, big_endian_) * scale);
+      }
+    }
+  }
+
+ private:
+  std::string data_path_;
+  bv::BinaryFormat format_;
+  bool big_endian_, multiplexed_;
+  int64_t bps_, frame_bytes_;
+  std::vector<int64_t> picked_;
+  std::vector<double> scale_;
+};
+
 }  // namespace
 
 Recording read_brainvision(const std::string& path, const ReadOptions& options) {
-  Recording rec;
+  return io::finish_read(io::open_brainvision(path, options), options);
+}
+
+io::OpenedRecording io::open_brainvision(const std::string& path, const ReadOptions& options) {
+  OpenedRecording opened;
+  Recording& rec = opened.header;
   rec.source = path;
   rec.format = "BrainVision";
   const bv::Header h = bv::parse_header(io::read_file_bytes(path), path);
@@ -147,54 +214,11 @@ Recording read_brainvision(const std::string& path, const ReadOptions& options) 
     }
   }
 
-  if (!options.header_only) {
-    const int64_t count = io::resolve_sample_range(rec, options);
-    const int64_t first = rec.data_first;
-    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * count));
-    const int bps = h.bytes_per_sample();
-    io::FileDescriptor fd(data_path);
-    // Read in blocks of about 8 MiB: frames for multiplexed files, one channel's stretch for
-    // vectorized ones (channel c's samples start at c * num_samples * bps there).
-    constexpr int64_t kBlockBytes = 8 << 20;
-    std::vector<unsigned char> buffer;
-    if (h.orientation == bv::Orientation::multiplexed) {
-      const int64_t per_block = std::max<int64_t>(1, kBlockBytes / frame_bytes);
-      for (int64_t b = 0; b < count; b += per_block) {
-        const int64_t n = std::min(per_block, count - b);
-        buffer.resize(static_cast<std::size_t>(n * frame_bytes));
-        io::read_exact(fd.get(), buffer.data(), buffer.size(), (first + b) * frame_bytes, data_path);
-        for (std::size_t k = 0; k < picked.size(); ++k) {
-          const auto c = picked[k];
-          float* out = rec.channel_data(static_cast<int64_t>(k)) + b;
-          const double scale_c = scale[static_cast<std::size_t>(c)];
-          for (int64_t i = 0; i < n; ++i)
-            out[i] = static_cast<float>(sample_value(buffer.data() + i * frame_bytes + c * bps, h.format, h.big_endian) *
-                                        scale_c);
-        }
-      }
-    } else {
-      const int64_t per_block = std::max<int64_t>(1, kBlockBytes / bps);
-      for (std::size_t k = 0; k < picked.size(); ++k) {
-        const auto c = picked[k];
-        float* out = rec.channel_data(static_cast<int64_t>(k));
-        const double scale_c = scale[static_cast<std::size_t>(c)];
-        for (int64_t b = 0; b < count; b += per_block) {
-          const int64_t n = std::min(per_block, count - b);
-          buffer.resize(static_cast<std::size_t>(n * bps));
-          io::read_exact(fd.get(), buffer.data(), buffer.size(), (c * rec.num_samples + first + b) * bps, data_path);
-          for (int64_t i = 0; i < n; ++i)
-            out[b + i] = static_cast<float>(sample_value(buffer.data() + i * bps, h.format, h.big_endian) * scale_c);
-        }
-      }
-    }
-  }
-
-  io::ValidationRules rules;
-  rules.length_known = length_known;
-  rules.check_finite = h.format == bv::BinaryFormat::float32;
-  rules.drop_after_end = options.drop_annotations_after_end;
-  io::validate_recording(rec, rules);
-  return rec;
+  if (length_known) opened.source = std::make_unique<BrainVisionSource>(data_path, h, picked, scale);
+  opened.rules.length_known = length_known;
+  opened.rules.check_finite = h.format == bv::BinaryFormat::float32;
+  opened.rules.drop_after_end = options.drop_annotations_after_end;
+  return opened;
 }
 
 }  // namespace neurobolt

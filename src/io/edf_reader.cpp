@@ -298,10 +298,86 @@ Timeline read_timeline(int fd, const std::string& path, const Header& h, std::ve
   return t;
 }
 
+// The samples of an EDF/BDF file: records converted to physical units (see the file comment).
+class EdfSource final : public io::SampleSource {
+ public:
+  struct Signal {
+    int64_t record_offset, samples_per_record;
+    double gain, offset;
+  };
+  EdfSource(std::string path, Header h, std::vector<Signal> signals, std::vector<int64_t> record_start,
+            int64_t samples_per_record, bool has_gaps)
+      : path_(std::move(path)),
+        h_(std::move(h)),
+        signals_(std::move(signals)),
+        record_start_(std::move(record_start)),
+        samples_per_record_(samples_per_record),
+        has_gaps_(has_gaps) {}
+
+  void load(Recording& rec, int64_t window_first, int64_t window_count) const override {
+    io::FileDescriptor fd(path_);
+    allocate_samples(rec.data, static_cast<std::size_t>(rec.num_channels() * window_count));
+    if (has_gaps_) std::fill(rec.data.begin(), rec.data.end(), std::nanf(""));
+    std::vector<Conversion> conversions;
+    for (std::size_t k = 0; k < signals_.size(); ++k) {
+      const auto& s = signals_[k];
+      conversions.push_back(
+          {s.record_offset, s.samples_per_record, s.gain, s.offset, rec.channel_data(static_cast<int64_t>(k))});
+    }
+    // The records that hold samples of the window (record_start increases).
+    const auto begin_it =
+        std::upper_bound(record_start_.begin(), record_start_.end(), window_first - samples_per_record_);
+    const auto end_it = std::lower_bound(record_start_.begin(), record_start_.end(), window_first + window_count);
+    const auto first_record = static_cast<int64_t>(begin_it - record_start_.begin());
+    const int64_t num_records = std::max<int64_t>(0, static_cast<int64_t>(end_it - begin_it));
+    const int64_t data_bytes = num_records * h_.record_bytes;
+    const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+    const int64_t threads = std::clamp<int64_t>(std::min<int64_t>(hardware, data_bytes / (8 << 20)), 1,
+                                                std::max<int64_t>(1, std::min<int64_t>(8, num_records)));
+    auto convert = [&](int64_t first, int64_t last) {
+      convert_records(fd.get(), path_, h_, first_record + first, first_record + last, conversions, record_start_,
+                      window_first, window_count);
+    };
+    if (threads == 1) {
+      if (num_records > 0) convert(0, num_records);
+      return;
+    }
+    std::vector<std::thread> workers;
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
+    for (int64_t t = 0; t < threads; ++t) {
+      const int64_t first = num_records * t / threads, last = num_records * (t + 1) / threads;
+      workers.emplace_back([&, t, first, last] {
+        try {
+          convert(first, last);
+        } catch (...) {
+          errors[static_cast<std::size_t>(t)] = std::current_exception();
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    for (auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+  }
+
+ private:
+  std::string path_;
+  Header h_;
+  std::vector<Signal> signals_;
+  std::vector<int64_t> record_start_;
+  int64_t samples_per_record_;
+  bool has_gaps_;
+};
+
 }  // namespace
 
 Recording read_edf(const std::string& path, const ReadOptions& options) {
-  Recording rec;
+  return io::finish_read(io::open_edf(path, options), options);
+}
+
+io::OpenedRecording io::open_edf(const std::string& path, const ReadOptions& options) {
+  OpenedRecording opened;
+  Recording& rec = opened.header;
   rec.source = path;
   const int64_t file_size = io::regular_file_size(path);
   io::FileDescriptor fd(path);
@@ -440,58 +516,20 @@ Recording read_edf(const std::string& path, const ReadOptions& options) {
     rec.annotations.push_back(std::move(out));
   }
 
-  if (!options.header_only && !rec.channels.empty()) {
-    const int64_t window_count = io::resolve_sample_range(rec, options);
-    const int64_t window_first = rec.data_first;
-    allocate_samples(rec.data, static_cast<std::size_t>(rec.num_channels() * window_count));
-    if (!rec.gaps.empty()) std::fill(rec.data.begin(), rec.data.end(), std::nanf(""));
-    std::vector<Conversion> conversions;
-    for (std::size_t k = 0; k < picked.size(); ++k) {
-      const auto p = static_cast<std::size_t>(picked[k]);
-      const auto& s = h.signals[signal_of[p]];
-      conversions.push_back({s.record_offset, s.samples_per_record, s.gain() * scale_of[p], s.offset() * scale_of[p],
-                             rec.channel_data(static_cast<int64_t>(k))});
+  if (!rec.channels.empty()) {
+    std::vector<EdfSource::Signal> signals;
+    for (auto p : picked) {
+      const auto& s = h.signals[signal_of[static_cast<std::size_t>(p)]];
+      const double scale = scale_of[static_cast<std::size_t>(p)];
+      signals.push_back({s.record_offset, s.samples_per_record, s.gain() * scale, s.offset() * scale});
     }
-    // The records that hold samples of the window (record_start increases).
-    const auto begin_it = std::upper_bound(record_start.begin(), record_start.end(), window_first - samples_per_record);
-    const auto end_it = std::lower_bound(record_start.begin(), record_start.end(), window_first + window_count);
-    const auto first_record = static_cast<int64_t>(begin_it - record_start.begin());
-    const int64_t num_records = std::max<int64_t>(0, static_cast<int64_t>(end_it - begin_it));
-    const int64_t data_bytes = num_records * h.record_bytes;
-    const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-    const int64_t threads = std::clamp<int64_t>(std::min<int64_t>(hardware, data_bytes / (8 << 20)), 1,
-                                                std::max<int64_t>(1, std::min<int64_t>(8, num_records)));
-    auto convert = [&](int64_t first, int64_t last) {
-      convert_records(fd.get(), path, h, first_record + first, first_record + last, conversions, record_start,
-                      window_first, window_count);
-    };
-    if (threads == 1) {
-      if (num_records > 0) convert(0, num_records);
-    } else {
-      std::vector<std::thread> workers;
-      std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
-      for (int64_t t = 0; t < threads; ++t) {
-        const int64_t first = num_records * t / threads, last = num_records * (t + 1) / threads;
-        workers.emplace_back([&, t, first, last] {
-          try {
-            convert(first, last);
-          } catch (...) {
-            errors[static_cast<std::size_t>(t)] = std::current_exception();
-          }
-        });
-      }
-      for (auto& w : workers) w.join();
-      for (auto& e : errors) {
-        if (e) std::rethrow_exception(e);
-      }
-    }
+    opened.source = std::make_unique<EdfSource>(path, h, std::move(signals), std::move(record_start),
+                                                samples_per_record, !rec.gaps.empty());
   }
 
-  io::ValidationRules rules;
-  rules.allow_no_channels = annotation_only;
-  rules.drop_after_end = options.drop_annotations_after_end;
-  io::validate_recording(rec, rules);
-  return rec;
+  opened.rules.allow_no_channels = annotation_only;
+  opened.rules.drop_after_end = options.drop_annotations_after_end;
+  return opened;
 }
 
 }  // namespace neurobolt

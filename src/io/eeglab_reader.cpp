@@ -197,10 +197,53 @@ std::string data_file_path(const std::string& set_path, const std::string& name,
       fmt::format("'{}': the data file is missing: tried '{}' and '{}'", set_path, named.string(), fallback.string()));
 }
 
+// The samples of an EEGLAB recording: an .fdt read by range, or the matrix inside the .set (kept
+// from the open). Both store nbchan values per sample (MATLAB's column-major nbchan x pnts).
+class EeglabSource final : public io::SampleSource {
+ public:
+  EeglabSource(std::string fdt, std::vector<float> embedded, int64_t nbchan, std::vector<int64_t> picked)
+      : fdt_(std::move(fdt)), embedded_(std::move(embedded)), nbchan_(nbchan), picked_(std::move(picked)) {}
+
+  void load(Recording& rec, int64_t first, int64_t count) const override {
+    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * count));
+    // frames: samples [first + b, first + b + n) of every channel.
+    auto scatter = [&](const float* frames, int64_t b, int64_t n) {
+      for (std::size_t k = 0; k < picked_.size(); ++k) {
+        float* out = rec.channel_data(static_cast<int64_t>(k)) + b;
+        for (int64_t s = 0; s < n; ++s) out[s] = frames[s * nbchan_ + picked_[k]];
+      }
+    };
+    if (fdt_.empty()) {
+      scatter(embedded_.data() + first * nbchan_, 0, count);
+      return;
+    }
+    io::FileDescriptor fd(fdt_);
+    const int64_t per_block = std::max<int64_t>(1, (8 << 20) / (nbchan_ * 4));
+    std::vector<float> frames;
+    for (int64_t b = 0; b < count; b += per_block) {
+      const int64_t n = std::min(per_block, count - b);
+      frames.resize(static_cast<std::size_t>(n * nbchan_));
+      io::read_exact(fd.get(), frames.data(), frames.size() * sizeof(float), (first + b) * nbchan_ * 4, fdt_);
+      scatter(frames.data(), b, n);
+    }
+  }
+
+ private:
+  std::string fdt_;
+  std::vector<float> embedded_;
+  int64_t nbchan_;
+  std::vector<int64_t> picked_;
+};
+
 }  // namespace
 
 Recording read_eeglab(const std::string& path, const ReadOptions& options) {
-  Recording rec;
+  return io::finish_read(io::open_eeglab(path, options), options);
+}
+
+io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& options) {
+  OpenedRecording opened;
+  Recording& rec = opened.header;
   rec.source = path;
   rec.format = "EEGLAB";
   io::regular_file_size(path);  // IoError for a missing file
@@ -274,18 +317,7 @@ Recording read_eeglab(const std::string& path, const ReadOptions& options) {
   }
 
   if (!options.header_only) {
-    const int64_t count = io::resolve_sample_range(rec, options);
-    const int64_t first = rec.data_first;
     const matvar_t* data = f.get("data");
-    rec.data.resize(static_cast<std::size_t>(rec.num_channels() * count));
-    // frames: samples [first + b, first + b + n) of every channel, sample-major (nbchan values
-    // per sample, as both the .fdt and MATLAB's column-major matrix store them).
-    auto scatter = [&](const float* frames, int64_t b, int64_t n) {
-      for (std::size_t k = 0; k < picked.size(); ++k) {
-        float* out = rec.channel_data(static_cast<int64_t>(k)) + b;
-        for (int64_t s = 0; s < n; ++s) out[s] = frames[s * nbchan + picked[k]];
-      }
-    };
     if (auto file = text(data)) {
       const std::string fdt = data_file_path(path, *file, rec.warnings);
       const int64_t size = io::regular_file_size(fdt);
@@ -296,15 +328,7 @@ Recording read_eeglab(const std::string& path, const ReadOptions& options) {
             fmt::format("{} bytes ({} channels x {} points x float32, as '{}' says)", expected, nbchan, pnts, path),
             fmt::format("{} bytes", size));
       }
-      io::FileDescriptor fd(fdt);
-      const int64_t per_block = std::max<int64_t>(1, (8 << 20) / (nbchan * 4));
-      std::vector<float> frames;
-      for (int64_t b = 0; b < count; b += per_block) {
-        const int64_t n = std::min(per_block, count - b);
-        frames.resize(static_cast<std::size_t>(n * nbchan));
-        io::read_exact(fd.get(), frames.data(), frames.size() * sizeof(float), (first + b) * nbchan * 4, fdt);
-        scatter(frames.data(), b, n);
-      }
+      opened.source = std::make_unique<EeglabSource>(fdt, std::vector<float>{}, nbchan, picked);
     } else if (is_numeric(data)) {
       const std::size_t n = element_count(data);
       if (data->rank < 2 || data->dims[0] != static_cast<std::size_t>(nbchan) ||
@@ -313,19 +337,17 @@ Recording read_eeglab(const std::string& path, const ReadOptions& options) {
                        fmt::format("{} values with {} rows", n, data->rank >= 1 ? data->dims[0] : 0));
       }
       const auto values = numbers(data);
-      const std::vector<float> frames(values.begin() + first * nbchan, values.begin() + (first + count) * nbchan);
-      scatter(frames.data(), 0, count);
+      opened.source =
+          std::make_unique<EeglabSource>(std::string(), std::vector<float>(values.begin(), values.end()), nbchan, picked);
     } else {
       io::fail_field(path, "field 'data'", "a numeric matrix or the name of an .fdt file",
                      data ? "another MATLAB class" : "no such field");
     }
   }
 
-  io::ValidationRules rules;
-  rules.check_finite = true;
-  rules.drop_after_end = options.drop_annotations_after_end;
-  io::validate_recording(rec, rules);
-  return rec;
+  opened.rules.check_finite = true;
+  opened.rules.drop_after_end = options.drop_annotations_after_end;
+  return opened;
 }
 
 }  // namespace neurobolt

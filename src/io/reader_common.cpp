@@ -243,15 +243,18 @@ int64_t resolve_sample_range(Recording& recording, const ReadOptions& options) {
   return recording.data_samples;
 }
 
-void validate_recording(Recording& recording, const ValidationRules& rules) {
-  const std::string& path = recording.source;
-  if (recording.channels.empty()) {
-    if (!rules.allow_no_channels) fail_format(path, "no signal channels");
-  } else if (!(std::isfinite(recording.sample_rate) && recording.sample_rate > 0)) {
-    fail_field(path, "sampling rate", "a positive number of Hz", fmt::format("{} Hz", recording.sample_rate));
+Recording finish_read(OpenedRecording opened, const ReadOptions& options) {
+  Recording rec = std::move(opened.header);
+  if (!options.header_only && opened.source) {
+    const int64_t count = resolve_sample_range(rec, options);
+    opened.source->load(rec, rec.data_first, count);
   }
-  if (recording.num_samples < 0)
-    fail_field(path, "number of samples", "at least 0", std::to_string(recording.num_samples));
+  validate_recording(rec, opened.rules);
+  return rec;
+}
+
+void check_samples(const Recording& recording, const ValidationRules& rules) {
+  const std::string& path = recording.source;
   const int64_t held = recording.samples_in_data();
   if (!recording.data.empty() &&
       recording.data.size() != static_cast<std::size_t>(recording.num_channels() * held)) {
@@ -270,6 +273,18 @@ void validate_recording(Recording& recording, const ValidationRules& rules) {
       }
     }
   }
+}
+
+void validate_recording(Recording& recording, const ValidationRules& rules) {
+  const std::string& path = recording.source;
+  if (recording.channels.empty()) {
+    if (!rules.allow_no_channels) fail_format(path, "no signal channels");
+  } else if (!(std::isfinite(recording.sample_rate) && recording.sample_rate > 0)) {
+    fail_field(path, "sampling rate", "a positive number of Hz", fmt::format("{} Hz", recording.sample_rate));
+  }
+  if (recording.num_samples < 0)
+    fail_field(path, "number of samples", "at least 0", std::to_string(recording.num_samples));
+  check_samples(recording, rules);
   std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
                    [](const Annotation& a, const Annotation& b) { return a.onset < b.onset; });
   const bool has_timeline = !recording.channels.empty() && rules.length_known && recording.sample_rate > 0;

@@ -2,6 +2,7 @@
 // What the EEG readers share: error messages in one shape, units, channel types from names,
 // text decoding, channel selection, and the checks every Recording passes before it is returned.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,37 @@ struct ValidationRules {
   bool check_finite = false;       // float sample formats: NaN/Inf samples are an error
   bool drop_after_end = false;     // ReadOptions::drop_annotations_after_end
 };
+
+// The sample checks of validate_recording alone (data size, finite samples when asked), for the
+// ranges a RecordingReader loads after the header was validated.
+void check_samples(const Recording& recording, const ValidationRules& rules);
+
+// Where a reader's samples come from once the header is parsed: each format's open_* returns
+// the header and a source that loads any sample range of the selected channels, so that a
+// RecordingReader parses a header once and reads many ranges.
+class SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+  // Fills rec.data with samples [first, first + count) of rec.channels; rec.data_first and
+  // data_samples are set (resolve_sample_range) and rec.data is empty.
+  virtual void load(Recording& rec, int64_t first, int64_t count) const = 0;
+};
+
+struct OpenedRecording {
+  Recording header;  // everything read_recording gives but the samples (not yet validated)
+  ValidationRules rules;
+  std::unique_ptr<SampleSource> source;  // nullptr: there are no samples to load (no channels)
+};
+
+// The formats' open functions (options.header_only: no data-file checks where the format
+// allows it) and the dispatcher by extension.
+OpenedRecording open_edf(const std::string& path, const ReadOptions& options);
+OpenedRecording open_brainvision(const std::string& path, const ReadOptions& options);
+OpenedRecording open_eeglab(const std::string& path, const ReadOptions& options);
+OpenedRecording open_recording(const std::string& path, const ReadOptions& options);
+// What every read_* does with an opened recording: loads options' range (unless header_only)
+// and validates.
+Recording finish_read(OpenedRecording opened, const ReadOptions& options);
 
 // Checks shared by all readers, run on the finished recording: a positive finite sampling rate,
 // at least one channel, data of the right size, finite samples (when asked), annotations inside

@@ -468,7 +468,7 @@ TEST_CASE("header_only reads agree with full reads", "[io]") {
   }
 }
 
-TEST_CASE("sample ranges read exactly the samples of a whole read, in every format", "[io]") {
+TEST_CASE("sample ranges and RecordingReader read exactly the samples of a whole read, in every format", "[io]") {
   for (const char* file : {"edf/chtypes_edf.edf", "edf/test_edf_stim_channel.edf", "bdf/mne_test.bdf",
                            "brainvision/mne_test/test.vhdr", "brainvision/eeglab_testbva/testbva.vhdr",
                            "brainvision/mne_latin1_vectorized/test_old_layout_latin1_software_filter.vhdr",
@@ -490,6 +490,16 @@ TEST_CASE("sample ranges read exactly the samples of a whole read, in every form
         if (pick) options.channels = {full.channels[1].name, full.channels[0].name};
         const Recording part = neurobolt::read_recording(real(file), options);
         const int64_t expected = count < 0 ? n - first : std::min(count, n - first);
+        // A RecordingReader opened once gives the same range.
+        options.first_sample = 0;
+        options.sample_count = -1;
+        const neurobolt::RecordingReader reader(real(file), options);
+        CHECK(reader.header().data.empty());
+        CHECK(reader.header().channels.size() == part.channels.size());
+        const Recording again = reader.read(first, count);
+        CHECK(again.data_first == first);
+        CHECK(again.samples_in_data() == expected);
+        CHECK(again.data == part.data);
         CHECK(part.num_samples == n);
         CHECK(part.data_first == first);
         REQUIRE(part.samples_in_data() == expected);
@@ -509,6 +519,10 @@ TEST_CASE("sample ranges read exactly the samples of a whole read, in every form
     outside.first_sample = 0;
     outside.sample_count = -2;
     CHECK_THROWS_AS(neurobolt::read_recording(real(file), outside), neurobolt::ConfigError);
+    const neurobolt::RecordingReader reader(real(file));
+    CHECK_THROWS_AS(reader.read(-1, 5), neurobolt::ConfigError);
+    CHECK_THROWS_AS(reader.read(n + 1, 5), neurobolt::ConfigError);
+    CHECK(reader.read(0, -1).data == full.data);
   }
 }
 
