@@ -9,9 +9,24 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash tools/install-deps.sh
+# The CUDA kernels compile wherever the CUDA toolkit is (their device tests skip without a GPU).
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNEUROBOLT_BUILD_TESTS=ON -DNEUROBOLT_BUILD_TOOLS=ON
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)"
+
+# The CUDA-wired build (a PyTorch wheel's LibTorch with CUDA), compiled but not run, where one is
+# installed (tools/install-deps.sh --cuda); skipped otherwise.
+venv="${NEUROBOLT_TORCH_VENV:-$HOME/.cache/neurobolt/torch-venv}"
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null; then
+  prefix="$("$venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+  echo "run-tests: compiling the CUDA-wired build against $prefix"
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" -DNEUROBOLT_WITH_CUDA=ON \
+    -DNEUROBOLT_BUILD_TESTS=ON -DNEUROBOLT_BUILD_TOOLS=ON
+  cmake --build build-cuda -j"$(nproc)"
+else
+  echo "run-tests: no CUDA-enabled PyTorch in $venv: the CUDA-wired build is not compiled (tools/install-deps.sh --cuda)"
+fi
 
 fuzz_seconds="${NEUROBOLT_FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" -gt 0 ]; then

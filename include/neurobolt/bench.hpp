@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "neurobolt/config.hpp"
 
@@ -25,6 +26,7 @@ struct PhaseResult {
   bool ran = false;
   double mean_s = 0, min_s = 0, max_s = 0;  // seconds per batch
   long long peak_rss_bytes = 0;             // peak resident memory during the phase
+  long long peak_device_bytes = -1;         // peak CUDA memory allocated by torch (-1: not on CUDA)
 };
 
 struct ModelBenchResult {
@@ -33,6 +35,7 @@ struct ModelBenchResult {
   int threads = 0;
   std::string blas;
   std::string device;
+  std::string precision;  // "fp32" or "bf16"
   int64_t parameters = 0;
   PhaseResult inference;  // forward in eval mode without autograd
   PhaseResult training;   // forward + MSE backward + AdamW step
@@ -43,6 +46,27 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options);
 
 // Human-readable report of a result (several lines).
 std::string format_bench(const ModelBenchResult& result);
+
+// The spectral front end alone: every scale's magnitude spectra of a batch [batch, channels,
+// samples] by the fused CUDA kernel (one launch) against torch's per-scale path (torch::stft with
+// a rectangular window, hop = window, no centring, then abs) on the same device; on CPU the
+// torch path alone. Bandwidth counts the input read once and the magnitudes written once.
+struct SpectralBenchOptions {
+  std::string device = "cpu";
+  int64_t batch = 256, channels = 26, samples = 3200;
+  std::vector<int64_t> windows{100, 200, 400, 800};
+  int iterations = 20, warmup = 3;
+};
+struct SpectralBenchResult {
+  std::string device, device_summary;
+  double torch_s = 0.0;        // per batch, per-scale stft + abs
+  double fused_s = -1.0;       // per batch, the fused kernel (-1: not run: no CUDA kernels)
+  double bytes = 0.0;          // input + magnitudes
+  double peak_bandwidth = 0.0; // bytes/s of the device (0: unknown)
+  double max_relative_difference = -1.0;  // fused vs torch, max abs / max magnitude
+};
+SpectralBenchResult run_spectral_bench(const SpectralBenchOptions& options);
+std::string format_spectral_bench(const SpectralBenchResult& result);
 
 // Reading speed of the EEG readers (torch-free: src/io/read_bench.cpp).
 struct ReadBenchResult {

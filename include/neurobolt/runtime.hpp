@@ -7,12 +7,16 @@ namespace neurobolt {
 struct RuntimeOptions {
   int threads = 0;             // intra-op threads; 0 = all cores
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  // "fp32", or "bf16": the model runs under bf16 autocast on CUDA (loss and metrics stay
+  // float32); needs a CUDA device and LibTorch 2.4 or later.
+  std::string precision = "fp32";
 };
 
 struct RuntimeInfo {
   int threads = 0;        // torch intra-op threads in use
   int blas_threads = -1;  // OpenBLAS threads, -1 when not OpenBLAS
   std::string device;     // normalised device string
+  std::string precision;  // "fp32" or "bf16"
   std::string blas;       // BLAS library in use, e.g. "OpenBLAS 0.3.21 (pthread)"
 };
 

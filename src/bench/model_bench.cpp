@@ -5,6 +5,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "cuda/dispatch.hpp"
 #include "neurobolt/bench.hpp"
 #include "neurobolt/model.hpp"
 #include "neurobolt/runtime.hpp"
@@ -45,6 +46,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
   result.threads = runtime.threads;
   result.blas = runtime.blas;
   result.device = device.str();
+  result.precision = runtime.precision;
   result.parameters = count_parameters(*model).total();
 
   // EEG-like input scale: tens of microvolts.
@@ -61,6 +63,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     for (int i = 0; i < options.warmup; ++i) model->forward(input);
     synchronize(device);
     reset_peak_rss();
+    if (device.is_cuda()) detail::cuda_reset_peak(device.index() < 0 ? 0 : device.index());
     std::vector<double> times;
     for (int i = 0; i < options.iterations; ++i) {
       auto start = Clock::now();
@@ -71,6 +74,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
                        options.batch / times.back()));
     }
     result.inference = summarize(times, peak_rss_bytes());
+    if (device.is_cuda()) result.inference.peak_device_bytes = detail::cuda_peak_allocated_bytes(device.index() < 0 ? 0 : device.index());
   }
 
   if (options.training) {
@@ -85,6 +89,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     for (int i = 0; i < options.warmup; ++i) step();
     synchronize(device);
     reset_peak_rss();
+    if (device.is_cuda()) detail::cuda_reset_peak(device.index() < 0 ? 0 : device.index());
     std::vector<double> times;
     for (int i = 0; i < options.iterations; ++i) {
       auto start = Clock::now();
@@ -94,21 +99,27 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
       note(fmt::format("training step {}/{}: {:.3f} s", i + 1, options.iterations, times.back()));
     }
     result.training = summarize(times, peak_rss_bytes());
+    if (device.is_cuda()) result.training.peak_device_bytes = detail::cuda_peak_allocated_bytes(device.index() < 0 ? 0 : device.index());
   }
   return result;
 }
 
 std::string format_bench(const ModelBenchResult& r) {
   std::string out = fmt::format("model      {} ({:.2f} M parameters), batch {}\n", r.config_name, r.parameters / 1e6, r.batch);
-  out += fmt::format("runtime    device {}, {} threads, {}\n", r.device, r.threads, r.blas);
+  out += fmt::format("runtime    device {} ({}), {} threads, {}\n", r.device, r.precision, r.threads, r.blas);
   if (r.inference.ran) {
     out += fmt::format("inference  {:.2f} windows/s  ({:.3f} s/batch, min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
                        r.inference_windows_per_s(), r.inference.mean_s, r.inference.min_s, r.inference.max_s,
                        gib(r.inference.peak_rss_bytes));
+    if (r.inference.peak_device_bytes >= 0)
+      out += fmt::format("           peak GPU memory {:.2f} GiB\n", gib(r.inference.peak_device_bytes));
   }
   if (r.training.ran) {
     out += fmt::format("training   {:.3f} s/step (forward + MSE backward + AdamW; min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
                        r.training.mean_s, r.training.min_s, r.training.max_s, gib(r.training.peak_rss_bytes));
+    out += fmt::format("           {:.2f} windows/s", static_cast<double>(r.batch) / r.training.mean_s);
+    if (r.training.peak_device_bytes >= 0) out += fmt::format("  peak GPU memory {:.2f} GiB", gib(r.training.peak_device_bytes));
+    out += "\n";
   }
   return out;
 }

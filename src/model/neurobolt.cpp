@@ -6,6 +6,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "cuda/dispatch.hpp"
 #include "model/init.hpp"
 #include "neurobolt/channels.hpp"
 #include "neurobolt/error.hpp"
@@ -134,10 +135,13 @@ BranchFeatures NeuroBOLTImpl::features(const torch::Tensor& eeg_uv, const Forwar
 }
 
 torch::Tensor NeuroBOLTImpl::forward(const torch::Tensor& eeg_uv, const ForwardTap& tap) {
+  // bf16 autocast on CUDA when the runtime asks for it (--precision bf16); float32 out.
+  const detail::AutocastScope autocast(eeg_uv);
   auto f = features(eeg_uv, tap);
   auto head_in = torch::gelu(f.spectral + f.temporal);
   if (tap) tap("head_in", head_in);
   auto out = head(head_in);
+  if (autocast.active()) out = out.to(torch::kFloat);
   if (tap) tap("output", out);
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "cuda/dispatch.hpp"
 #include "model/fused_layers.hpp"
 #include "neurobolt/model.hpp"
 
@@ -129,10 +130,7 @@ void SpectralBranchImpl::to(torch::Device device, torch::Dtype dtype, bool non_b
 }
 
 torch::Tensor SpectralBranchImpl::magnitudes(const torch::Tensor& x, int64_t scale) const {
-  const int64_t window = base_window << scale;
-  // Rectangular window, hop = window, no centring: |rfft| of each non-overlapping frame.
-  auto frames = x.reshape({x.size(0), x.size(1), x.size(2) / window, window});
-  return torch::fft::rfft(frames).abs();
+  return detail::multiscale_magnitudes(x, {base_window << scale}).front();
 }
 
 torch::Tensor SpectralBranchImpl::frequency_embedding(const torch::Tensor& mags, int64_t scale) {
@@ -145,9 +143,13 @@ torch::Tensor SpectralBranchImpl::frame_embedding(const torch::Tensor& embedded,
 }
 
 torch::Tensor SpectralBranchImpl::tokens(const torch::Tensor& x) {
+  // Every scale's magnitudes at once (one fused launch on CUDA).
+  std::vector<int64_t> windows;
+  for (int64_t n = 0; n < scales; ++n) windows.push_back(base_window << n);
+  const auto mags = detail::multiscale_magnitudes(x, windows);
   torch::Tensor sum;
   for (int64_t n = 0; n < scales; ++n) {
-    auto e = frame_embedding(frequency_embedding(magnitudes(x, n), n), n);
+    auto e = frame_embedding(frequency_embedding(mags[n], n), n);
     sum = n == 0 ? e : sum + e;
   }
   // [B, C, P, D] + channel token [C, 1, D] + position [P, D]

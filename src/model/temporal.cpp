@@ -1,6 +1,7 @@
 // Temporal-spatial branch: TemporalConv patch embedding and pre-norm transformer blocks.
 #include <torch/torch.h>
 
+#include "cuda/dispatch.hpp"
 #include "model/fused_attention.hpp"
 #include "model/fused_layers.hpp"
 #include "neurobolt/model.hpp"
@@ -106,6 +107,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const PreNorm& pre_
   const bool attn_dropout_active = is_training() && attn_drop->options.p() > 0.0;
   if (use_fused_kernel && !attn_dropout_active && detail::fused_attention_supported(q)) {
     weighted = detail::fused_attention(q, k, v, scale);
+  } else if (auto on_device = detail::device_attention(q, k, v, scale, attn_dropout_active ? attn_drop->options.p() : 0.0)) {
+    weighted = *on_device;
   } else {
     auto attn = torch::matmul(q * scale, k.transpose(-2, -1)).softmax(-1);
     weighted = torch::matmul(attn_drop(attn), v);

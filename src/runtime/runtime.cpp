@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cuda/dispatch.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt {
@@ -41,6 +42,7 @@ RuntimeInfo current_runtime() {
     info.blas = "not OpenBLAS (reference BLAS is ~30x slower: install libopenblas0-pthread)";
   }
   info.device = "cpu";
+  info.precision = detail::cuda_bf16() ? "bf16" : "fp32";
   return info;
 }
 
@@ -69,6 +71,15 @@ RuntimeInfo configure_runtime(const RuntimeOptions& options) {
     }
   }
   info.device = device.str();
+  if (options.precision != "fp32" && options.precision != "bf16") {
+    throw UsageError(fmt::format("--precision: expected fp32 or bf16, found '{}'", options.precision));
+  }
+  if (options.precision == "bf16" && !device.is_cuda()) {
+    throw UsageError(fmt::format("--precision bf16: needs --device cuda (bf16 autocast runs on GPUs), found --device {}",
+                                 device.str()));
+  }
+  detail::set_cuda_bf16(options.precision == "bf16");
+  info.precision = options.precision;
   return info;
 }
 

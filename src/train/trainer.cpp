@@ -216,11 +216,17 @@ struct Validation {
   std::vector<double> r, mse;
 };
 
+// A host tensor on the compute device: on CUDA through a pinned buffer with an asynchronous copy
+// (the step's loss.item() is the only synchronisation); elsewhere as it is.
+torch::Tensor to_device(const torch::Tensor& host, const torch::Device& device) {
+  if (!device.is_cuda()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 torch::Tensor batch_input(const Batch& batch, const std::vector<int64_t>& rows, bool identity, const torch::Device& device) {
   auto x = torch::from_blob(const_cast<float*>(batch.windows.data()),
                             {batch.size(), batch.num_channels, batch.window_samples}, torch::kFloat);
-  if (!identity) return x.index_select(1, torch::tensor(rows, torch::kLong)).to(device);
-  return x.clone().to(device);
+  return to_device(identity ? x.clone() : x.index_select(1, torch::tensor(rows, torch::kLong)), device);
 }
 
 Validation validate(NeuroBOLTImpl& model, const DatasetReader& reader, const std::vector<int64_t>& indices,
@@ -673,9 +679,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
         const auto step_start = Clock::now();
         const Batch batch = loader.next();
         auto x = batch_input(batch, rows, identity, device);
-        auto y = torch::from_blob(const_cast<float*>(batch.targets.data()), {batch.size(), batch.num_rois}, torch::kFloat)
-                     .clone()
-                     .to(device);
+        auto y = to_device(
+            torch::from_blob(const_cast<float*>(batch.targets.data()), {batch.size(), batch.num_rois}, torch::kFloat).clone(),
+            device);
         lr = train::scheduled_lr(recipe, steps_per_epoch, s.global_step);
         optimizer.zero_grad();
         auto loss = torch::mse_loss(model->forward(x), y);

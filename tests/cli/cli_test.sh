@@ -60,6 +60,11 @@ case $case in
     if ! command -v nvidia-smi >/dev/null; then
       run 6 "$bin" bench --config neurobolt-tiny --device cuda; has err "CUDA"; one_line_error
     fi
+    # bf16 is autocast on CUDA only; the spectral front end on CPU times the torch path alone.
+    run 2 "$bin" bench --config neurobolt-tiny --precision bf16 --batch 1; has err "needs --device cuda"; one_line_error
+    run 2 "$bin" bench --config neurobolt-tiny --precision fp16 --batch 1
+    run 0 "$bin" bench --spectral --batch 2 --channels 3 --iterations 1 --threads 1
+    has out "per-scale"; has out "GB/s"; has out "fused      not run"
     run 2 "$bin" bench --device tpu ;;
   simulate_prepare)
     ds=$work/sim

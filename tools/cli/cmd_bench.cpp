@@ -1,5 +1,5 @@
 // neurobolt bench: inference throughput, training-step time and peak memory of a model config,
-// or (--read FILE) the reading speed of an EEG file.
+// the spectral front end (--spectral), or (--read FILE) the reading speed of an EEG file.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -17,6 +17,8 @@ void register_bench(CLI::App& app) {
     int iterations = 3, warmup = 1;
     std::string phase = "both";
     std::string read;
+    bool spectral = false;
+    int64_t channels = 26;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("bench", "Measure inference windows/s, training-step time and peak RSS, or (--read) EEG reading speed");
@@ -29,8 +31,23 @@ void register_bench(CLI::App& app) {
                   "Instead of the model, time reading this EEG file (.edf .bdf .vhdr .set) --iterations times: "
                   "MB/s, samples/s, file size")
       ->check(CLI::ExistingFile);
+  cmd->add_flag("--spectral", o->spectral,
+                "Instead of the model, time the spectral front end: the fused CUDA kernel vs per-scale torch::stft "
+                "(batch x --channels x 3200 samples; use --batch 256 on a GPU)");
+  cmd->add_option("--channels", o->channels, "Channels for --spectral")->capture_default_str()->check(CLI::PositiveNumber);
   add_standard_options(*cmd);
   cmd->callback([o] {
+    if (o->spectral) {
+      apply_runtime();
+      SpectralBenchOptions options;
+      options.device = global_options().device;
+      options.batch = o->batch;
+      options.channels = o->channels;
+      options.iterations = o->iterations;
+      options.warmup = o->warmup;
+      std::cout << format_spectral_bench(run_spectral_bench(options));
+      return;
+    }
     if (!o->read.empty()) {
       note(fmt::format("reading '{}' {} times after one untimed read", o->read, o->iterations));
       std::cout << format_read_bench(bench_read_recording(o->read, static_cast<int>(o->iterations)));

@@ -9,16 +9,17 @@ namespace neurobolt::cli {
 struct GlobalOptions {
   int threads = 0;             // 0 = all cores
   std::string device = "cpu";
+  std::string precision = "fp32";
   bool quiet = false;
   bool force = false;
 };
 
 GlobalOptions& global_options();
 
-// Adds --threads, --device, --quiet, --force to a subcommand (defined once, here).
+// Adds --threads, --device, --precision, --quiet, --force to a subcommand (defined once, here).
 void add_standard_options(CLI::App& command);
 
-// Applies --threads/--device; call first in every command that computes.
+// Applies --threads/--device/--precision; call first in every command that computes.
 void apply_runtime();
 
 // Progress and notes go to stderr (data goes to stdout), silenced by --quiet.
