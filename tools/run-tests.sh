@@ -16,16 +16,23 @@ cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 
 # The CUDA-wired build (a PyTorch wheel's LibTorch with CUDA), compiled but not run, where one is
-# installed (tools/install-deps.sh --cuda); skipped otherwise.
-venv="${NEUROBOLT_TORCH_VENV:-$HOME/.cache/neurobolt/torch-venv}"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null; then
-  prefix="$("$venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+# installed: in NEUROBOLT_TORCH_VENV (default ~/.cache/neurobolt/torch-venv, what
+# tools/install-deps.sh --cuda makes) or for python3 itself; skipped otherwise.
+prefix=""
+for py in "${NEUROBOLT_TORCH_VENV:-$HOME/.cache/neurobolt/torch-venv}/bin/python" python3; do
+  if command -v "$py" >/dev/null 2>&1 &&
+    "$py" -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)' >/dev/null 2>&1; then
+    prefix="$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+    break
+  fi
+done
+if [ -n "$prefix" ]; then
   echo "run-tests: compiling the CUDA-wired build against $prefix"
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" -DNEUROBOLT_WITH_CUDA=ON \
     -DNEUROBOLT_BUILD_TESTS=ON -DNEUROBOLT_BUILD_TOOLS=ON
   cmake --build build-cuda -j"$(nproc)"
 else
-  echo "run-tests: no CUDA-enabled PyTorch in $venv: the CUDA-wired build is not compiled (tools/install-deps.sh --cuda)"
+  echo "run-tests: no CUDA-enabled PyTorch found: the CUDA-wired build is not compiled (tools/install-deps.sh --cuda)"
 fi
 
 fuzz_seconds="${NEUROBOLT_FUZZ_SECONDS:-20}"

@@ -1,6 +1,7 @@
 // neurobolt prepare: EEG runs + fMRI targets -> one HDF5 dataset of paired windows (rules and
 // layout in dataset.hpp). Runs are processed one at a time; windows go to the file chunk by chunk.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 #include "neurobolt/preprocess.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>

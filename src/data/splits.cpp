@@ -1,6 +1,7 @@
 // Train/val/test splits: chronological within a run (the reference's intra-scan rule), by subject,
 // and k folds by subject. See dataset.hpp for the rules.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>

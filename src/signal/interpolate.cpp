@@ -2,6 +2,7 @@
 #include "neurobolt/interpolate.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <Eigen/Dense>
 #include <algorithm>

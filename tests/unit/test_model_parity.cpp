@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
 
 #include "io/h5.hpp"
@@ -105,9 +107,15 @@ TEST_CASE("spectral branch stages of channel 0 match the reference", "[parity][m
   for (int64_t n = 0; n < 4; ++n) {
     INFO("scale " << n);
     auto mags = mss.magnitudes(x, n);  // [B, C, frames, bins]
-    // The reference stores [batch, freq, frame] for channel 0.
-    CHECK(max_abs_diff(mags.select(1, 0).transpose(1, 2), read_tensor(ref.io, fmt::format("mss_ch0_stft_mag_s{}", n))) <=
-          kTolerance);
+    // The reference stores [batch, freq, frame] for channel 0. Magnitudes reach the hundreds and
+    // FFT libraries round differently (LibTorch 2.x's pocketfft differs from the reference's by
+    // one float32 ulp there, 2^-15 at 256-512): the bound is 1e-5 or two ulps of the largest
+    // magnitude, whichever is larger.
+    const auto mags_ref = read_tensor(ref.io, fmt::format("mss_ch0_stft_mag_s{}", n));
+    const auto largest = mags_ref.abs().max().item<float>();
+    const double two_ulps = 2.0 * (std::nextafter(largest, std::numeric_limits<float>::infinity()) - largest);
+    INFO("largest magnitude " << largest);
+    CHECK(max_abs_diff(mags.select(1, 0).transpose(1, 2), mags_ref) <= std::max(kTolerance, two_ulps));
     auto freq = mss.frequency_embedding(mags, n);
     // A float32 sum over up to 401 bins of magnitudes in the hundreds: its rounding error scales
     // with the values, and the order of the sum depends on the BLAS kernel (OpenBLAS's AVX-512

@@ -1,6 +1,7 @@
 // neurobolt infer: a checkpoint + EEG recordings -> predicted ROI time courses (BIDS derivative;
 // rules and layout in include/neurobolt/infer.hpp).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <chrono>
