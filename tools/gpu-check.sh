@@ -6,7 +6,10 @@
 #   2. neurobolt_tests "[cuda]": kernel vs the CPU path, boundary checks, the reference model's
 #      forward on the GPU vs the fixture (fp32, TF32 off, 1e-4) when ../shared is there;
 #   3. bench --spectral: fused kernel vs per-scale torch::stft + abs, batch 256 x 26 x 3200;
-#   4. bench of neurobolt-base: inference at batch 256 and training at batch 64, fp32 and bf16.
+#   4. bench of neurobolt-base: inference at batch 256 and training at batch 64, fp32 and bf16,
+#      beside the reference Python implementation on the same GPU (tools/bench_reference.py)
+#      when .gpu-ref/ was prepared (tools/gpu-ref.sh);
+#   5. a short fp32 vs bf16 training run (final validation r).
 # usage: tools/gpu-check.sh [DEB_DIR]     (default .gpu-debs; about 6 minutes on an H200)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,12 +66,20 @@ echo "== 2. [cuda] tests"
 "$build/tests/neurobolt_tests" "[cuda]" -s 2>&1 | grep -E "WARN|warning|passed|failed|FAILED|error" || true
 echo "== 3. spectral front end"
 "$nb" bench --spectral --device cuda --batch 256 --channels 26 --iterations 50 --warmup 5
-echo "== 4. neurobolt-base"
+echo "== 4. neurobolt-base, ours and the reference's"
+if [ -d .gpu-ref/wheels ]; then
+  python3 -m pip install -q --no-deps --no-index --target /tmp/nb-ref-py .gpu-ref/wheels/* || true
+fi
 for precision in fp32 bf16; do
   "$nb" bench --config neurobolt-base --device cuda --precision "$precision" --batch 256 --phase inference \
     --iterations 10 --warmup 3 -q
   "$nb" bench --config neurobolt-base --device cuda --precision "$precision" --batch 64 --phase training \
     --iterations 10 --warmup 3 -q
+  if [ -d .gpu-ref/ref ]; then
+    PYTHONPATH=/tmp/nb-ref-py python3 tools/bench_reference.py --ref-dir .gpu-ref/ref --device cuda \
+      --precision "$precision" --batch-inference 256 --batch-training 64 --iterations 10 --warmup 3 2>/dev/null ||
+      echo "reference: did not run"
+  fi
 done
 echo "== 5. bf16 vs fp32 on a short training run (final validation r)"
 work=/tmp/nb-gpu-train

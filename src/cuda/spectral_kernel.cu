@@ -260,9 +260,17 @@ std::string launch_multiscale(const MultiscalePlan& plan, const float* x, float*
                        "allows {}",
                        plan.samples, plan.shared_bytes, device, max_shared);
   }
-  e = cudaFuncSetAttribute(multiscale_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(plan.shared_bytes));
-  if (e != cudaSuccess) return error_text(e, "cudaFuncSetAttribute");
+  // Raise the kernel's dynamic shared-memory limit once per device and size (a host-side
+  // attribute call, but not one to repeat every launch).
+  thread_local int raised_device = -1;
+  thread_local int64_t raised_bytes = -1;
+  if (raised_device != device || raised_bytes < plan.shared_bytes) {
+    e = cudaFuncSetAttribute(multiscale_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(plan.shared_bytes));
+    if (e != cudaSuccess) return error_text(e, "cudaFuncSetAttribute");
+    raised_device = device;
+    raised_bytes = plan.shared_bytes;
+  }
   const auto blocks = static_cast<unsigned>(plan.rows);
   multiscale_kernel<<<blocks, kThreads, static_cast<size_t>(plan.shared_bytes), static_cast<cudaStream_t>(stream)>>>(
       x, plan, out);
