@@ -11,6 +11,7 @@
 #include "io/h5.hpp"
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/runtime.hpp"
 #include "test_support.hpp"
 
 using namespace neurobolt;
@@ -121,4 +122,21 @@ TEST_CASE("the reference model's forward on the GPU matches the fixture (fp32, T
   const double bf16_error = (bf16 - want).abs().max().item<double>();
   WARN("GPU bf16 forward: max abs difference " << bf16_error);
   CHECK(bf16_error <= 0.05 * want.abs().max().item<double>());
+}
+
+TEST_CASE("precision: bf16 needs a CUDA device and LibTorch 2.4; autocast never touches CPU tensors", "[cuda]") {
+  CHECK_THROWS_AS(configure_runtime(RuntimeOptions{1, "cpu", "fp16"}), UsageError);
+  CHECK_THROWS_WITH(configure_runtime(RuntimeOptions{1, "cpu", "bf16"}), Contains("needs --device cuda"));
+  CHECK(configure_runtime(RuntimeOptions{1, "cpu", "fp32"}).precision == "fp32");
+  if (neurobolt::detail::autocast_supported()) {
+    neurobolt::detail::set_cuda_bf16(true);
+    {
+      const neurobolt::detail::AutocastScope scope(torch::zeros({2}));
+      CHECK_FALSE(scope.active());
+    }
+    neurobolt::detail::set_cuda_bf16(false);
+  } else {
+    CHECK_THROWS_AS(neurobolt::detail::set_cuda_bf16(true), DeviceError);
+  }
+  CHECK_FALSE(neurobolt::detail::cuda_bf16());
 }
