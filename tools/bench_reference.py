@@ -17,8 +17,9 @@ import time
 import types
 
 
-def stub_timm():
-    """Stand-ins for the four timm helpers the reference imports, where timm is unavailable."""
+def install_timm_helpers():
+    """Installs equivalents of the four timm helpers the reference imports, where timm cannot be
+    imported; returns whether it did (False: the real timm is used)."""
     try:
         import timm.models.layers  # noqa: F401
         import timm.models.registry  # noqa: F401
@@ -80,7 +81,7 @@ def main():
     import torch
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    stubbed = stub_timm()
+    stood_in = install_timm_helpers()
     sys.path.insert(0, a.ref_dir)
     import models.model  # noqa: F401  registers neurobolt_default with timm
     from timm.models import create_model
@@ -116,7 +117,7 @@ def main():
         return (time.perf_counter() - start) / a.iterations
 
     print(f"reference  neurobolt_default, PyTorch {torch.__version__}, device {device} ({a.precision}), "
-          f"{torch.get_num_threads()} threads{' (timm helpers stood in)' if stubbed else ''}")
+          f"{torch.get_num_threads()} threads{' (timm helpers stood in)' if stood_in else ''}")
     x = torch.randn(a.batch_inference, 26, 3200, device=device) * 30.0
     model.eval()
 

@@ -116,6 +116,8 @@ class EegStream {
   // size or more make the most of each read.
   int64_t block_samples() const;
   const PreprocessReport& report() const;
+  // True when a filter made the constructor preprocess the whole recording (held in memory).
+  bool keeps_whole() const;
   // Output samples [first, first + count) of every output channel: out[c * count + s].
   void read(int64_t first, int64_t count, float* out);
 

@@ -48,6 +48,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
   result.device = device.str();
   result.precision = runtime.precision;
   result.parameters = count_parameters(*model).total();
+  const int cuda_index = device.is_cuda() && device.has_index() ? device.index() : 0;
 
   // EEG-like input scale: tens of microvolts.
   auto input = torch::randn({options.batch, options.config.num_channels(), options.config.window_samples},
@@ -63,7 +64,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     for (int i = 0; i < options.warmup; ++i) model->forward(input);
     synchronize(device);
     reset_peak_rss();
-    if (device.is_cuda()) detail::cuda_reset_peak(device.index() < 0 ? 0 : device.index());
+    if (device.is_cuda()) detail::cuda_reset_peak(cuda_index);
     std::vector<double> times;
     for (int i = 0; i < options.iterations; ++i) {
       auto start = Clock::now();
@@ -74,7 +75,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
                        options.batch / times.back()));
     }
     result.inference = summarize(times, peak_rss_bytes());
-    if (device.is_cuda()) result.inference.peak_device_bytes = detail::cuda_peak_allocated_bytes(device.index() < 0 ? 0 : device.index());
+    if (device.is_cuda()) result.inference.peak_device_bytes = detail::cuda_peak_allocated_bytes(cuda_index);
   }
 
   if (options.training) {
@@ -89,7 +90,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     for (int i = 0; i < options.warmup; ++i) step();
     synchronize(device);
     reset_peak_rss();
-    if (device.is_cuda()) detail::cuda_reset_peak(device.index() < 0 ? 0 : device.index());
+    if (device.is_cuda()) detail::cuda_reset_peak(cuda_index);
     std::vector<double> times;
     for (int i = 0; i < options.iterations; ++i) {
       auto start = Clock::now();
@@ -99,7 +100,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
       note(fmt::format("training step {}/{}: {:.3f} s", i + 1, options.iterations, times.back()));
     }
     result.training = summarize(times, peak_rss_bytes());
-    if (device.is_cuda()) result.training.peak_device_bytes = detail::cuda_peak_allocated_bytes(device.index() < 0 ? 0 : device.index());
+    if (device.is_cuda()) result.training.peak_device_bytes = detail::cuda_peak_allocated_bytes(cuda_index);
   }
   return result;
 }

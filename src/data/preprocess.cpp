@@ -194,6 +194,14 @@ EegChannelPlan plan_eeg_channels(const Recording& header, const std::vector<std:
 
 namespace {
 
+// A stretch [first, first + count) of preprocessed samples asked of a recording with n of them.
+void check_span(const std::string& source, int64_t first, int64_t count, int64_t n) {
+  if (first < 0 || count < 0 || first + count > n) {
+    throw Error(ErrorKind::internal,
+                fmt::format("'{}': preprocessed samples [{}, {}) asked of {}", source, first, first + count, n));
+  }
+}
+
 // Reads and resamples a recording's output channels in time blocks (steps 2 and 3 before the
 // filters): what preprocess_eeg and EegStream share.
 class BlockReader {
@@ -240,10 +248,7 @@ class BlockReader {
   // blocks of block_samples().
   void read(int64_t first, int64_t count, float* out) {
     const auto C = static_cast<int64_t>(plan_.channels.size());
-    if (first < 0 || count < 0 || first + count > num_samples_) {
-      throw Error(ErrorKind::internal, fmt::format("'{}': preprocessed samples [{}, {}) asked of {}", header_.source,
-                                                   first, first + count, num_samples_));
-    }
+    check_span(header_.source, first, count, num_samples_);
     std::fill(out, out + C * count, 0.0f);
     for (int64_t a = first; a < first + count; a += block_) {
       const int64_t m = std::min(block_, first + count - a);
@@ -329,15 +334,12 @@ void apply_filters(const Recording& header, const EegChannelPlan& plan, const Ee
   }
 }
 
-}  // namespace
-
-PreprocessedEeg preprocess_eeg(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
-                               const PreprocessProgress& progress) {
-  validate(options);
+// The whole preprocessed recording from an opened reader: blocks, then the filters.
+PreprocessedEeg preprocess_whole(BlockReader& reader, const Recording& header, const EegChannelPlan& plan,
+                                 const EegPreprocessOptions& options, const PreprocessProgress& progress) {
   auto report = [&](double fraction, const char* stage) {
     if (progress) progress(fraction, stage);
   };
-  BlockReader reader(header, plan, options);
   const auto C = static_cast<int64_t>(plan.channels.size());
   const int64_t n_out = reader.num_samples();
 
@@ -366,6 +368,15 @@ PreprocessedEeg preprocess_eeg(const Recording& header, const EegChannelPlan& pl
   return out;
 }
 
+}  // namespace
+
+PreprocessedEeg preprocess_eeg(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
+                               const PreprocessProgress& progress) {
+  validate(options);
+  BlockReader reader(header, plan, options);
+  return preprocess_whole(reader, header, plan, options, progress);
+}
+
 struct EegStream::Impl {
   Impl(const Recording& h, const EegChannelPlan& p, const EegPreprocessOptions& o)
       : header(h), plan(p), options(o), reader(header, plan, options) {}
@@ -383,7 +394,9 @@ EegStream::EegStream(const Recording& header, const EegChannelPlan& plan, const 
   bare.data.clear();
   bare.data.shrink_to_fit();
   impl_ = std::make_unique<Impl>(bare, plan, options);
-  if (has_filters(options)) impl_->whole = preprocess_eeg(impl_->header, impl_->plan, impl_->options, progress);
+  if (has_filters(options)) {
+    impl_->whole = preprocess_whole(impl_->reader, impl_->header, impl_->plan, impl_->options, progress);
+  }
 }
 
 EegStream::~EegStream() = default;
@@ -392,6 +405,7 @@ int64_t EegStream::num_samples() const { return impl_->reader.num_samples(); }
 double EegStream::sample_rate() const { return impl_->options.sample_rate; }
 int64_t EegStream::block_samples() const { return impl_->reader.block_samples(); }
 const PreprocessReport& EegStream::report() const { return impl_->plan.report; }
+bool EegStream::keeps_whole() const { return impl_->whole.has_value(); }
 
 void EegStream::read(int64_t first, int64_t count, float* out) {
   if (!impl_->whole) {
@@ -399,10 +413,7 @@ void EegStream::read(int64_t first, int64_t count, float* out) {
     return;
   }
   const auto& w = *impl_->whole;
-  if (first < 0 || count < 0 || first + count > w.num_samples) {
-    throw Error(ErrorKind::internal, fmt::format("'{}': preprocessed samples [{}, {}) asked of {}",
-                                                 impl_->header.source, first, first + count, w.num_samples));
-  }
+  check_span(impl_->header.source, first, count, w.num_samples);
   const auto C = static_cast<int64_t>(impl_->plan.channels.size());
   for (int64_t c = 0; c < C; ++c)
     std::copy(w.data.begin() + c * w.num_samples + first, w.data.begin() + c * w.num_samples + first + count,

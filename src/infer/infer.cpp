@@ -307,9 +307,8 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
   eo.channel_types = in.channel_types;
   const EegChannelPlan plan = plan_eeg_channels(header, in.bad_channels, eo);
   // Filters (when the checkpoint has them) need a whole-recording pass first: 80% of the bar.
-  const bool whole_pass = eo.highpass_hz.has_value() || eo.notch_hz.has_value();
-  const double predict_share = whole_pass ? 0.2 : 1.0;
   EegStream eeg(header, plan, eo, [&](double fraction, const std::string& stage) { progress(stage, 0.8 * fraction); });
+  const double predict_share = eeg.keeps_whole() ? 0.2 : 1.0;
   rep.interpolated = eeg.report().interpolated;
   rep.zero_filled = eeg.report().zero_filled;
   for (const auto& w : eeg.report().warnings) rep.warnings.push_back(w);

@@ -213,6 +213,7 @@ TEST_CASE("EegStream gives any piece of preprocess_eeg's output, with and withou
       EegStream stream(header, plan, options);
       REQUIRE(stream.num_samples() == whole.num_samples);
       CHECK(stream.sample_rate() == 200.0);
+      CHECK(stream.keeps_whole() == filters);
       CHECK(stream.report().interpolated == std::vector<std::string>{"Fz", "P4", "T8"});
       // 11 channels read at 250 Hz: the output samples whose input fits in `bytes`.
       CHECK(stream.block_samples() == bytes / (11 * 4) * 4 / 5);
