@@ -76,14 +76,16 @@ struct ReadBenchResult {
   int64_t channels = 0;
   int64_t samples = 0;     // per channel
   int repeats = 0;
+  int warmup = 0;          // untimed reads before the timed ones
   double best_s = 0, mean_s = 0;  // seconds per read_recording call
   double mb_per_s() const { return best_s > 0 ? file_bytes / best_s / 1e6 : 0.0; }
   double samples_per_s() const { return best_s > 0 ? static_cast<double>(channels) * samples / best_s : 0.0; }
 };
 
-// Reads `path` with read_recording `repeats` times after one untimed read (so the timed reads
-// find the file in the page cache, as repeated reads in a pipeline do). MB/s = bytes / best time.
-ReadBenchResult bench_read_recording(const std::string& path, int repeats);
+// Reads `path` with read_recording `repeats` times after `warmup` untimed reads (one by default,
+// so that the timed reads find the file in the page cache, as repeated reads in a pipeline do).
+// MB/s = bytes / best time.
+ReadBenchResult bench_read_recording(const std::string& path, int repeats, int warmup = 1);
 
 // Human-readable report (several lines).
 std::string format_read_bench(const ReadBenchResult& result);

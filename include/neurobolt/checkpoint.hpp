@@ -61,7 +61,9 @@ struct ImportResult {
 };
 
 // Reads a .pth and builds a model from it. Strict by default: any missing, unexpected or
-// shape-mismatched key is a ConfigError listing them all (`partial` relaxes this).
+// shape-mismatched key is a ConfigError listing them (`partial` relaxes this). Loading no weight
+// at all is a ConfigError even with `partial`; a LaBraM checkpoint (every key under 'student.' or
+// 'teacher.') read as a NeuroBOLT one is a ConfigError pointing to ImportSource::labram.
 ImportResult import_pth(const std::string& path, const ImportOptions& options);
 
 // import_pth, then save_checkpoint to `output` with the import's provenance as metadata. The
@@ -70,6 +72,10 @@ ImportResult convert_pth(const std::string& input, const std::string& output, co
                          bool force);
 
 // --- describing a model ---------------------------------------------------------------------
+
+// Parameter names summarised by their first component: "teacher.* (200), student.norm.weight";
+// a group of one is shown by its full name. For long lists in messages and in `info`.
+std::string summarize_names(const std::vector<std::string>& names);
 
 struct ModelSummary {
   std::string source;       // what was read: "checkpoint", "config file", "built-in config", "PyTorch .pth"

@@ -80,6 +80,23 @@ std::string LoadReport::describe() const {
   return out;
 }
 
+std::string summarize_names(const std::vector<std::string>& names) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::string>> groups;
+  for (const auto& name : names) {
+    const auto head = name.substr(0, name.find('.'));
+    auto& group = groups[head];
+    if (group.empty()) order.push_back(head);
+    group.push_back(name);
+  }
+  std::vector<std::string> parts;
+  for (const auto& head : order) {
+    const auto& group = groups[head];
+    parts.push_back(group.size() == 1 ? group.front() : fmt::format("{}.* ({})", head, group.size()));
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
 std::string LoadReport::summary() const {
   static constexpr size_t kShown = 3;
   std::vector<std::string> parts;
@@ -125,9 +142,12 @@ LoadReport load_state_dict(NeuroBOLTImpl& model, const StateDict& state, bool st
     if (!seen.count(name)) report.missing.push_back(name);
   }
   if (strict && !report.complete()) {
-    throw ConfigError(fmt::format("state dict does not match model '{}': {} (--partial loads what fits and lists "
-                                  "every key)",
-                                  model.config().name, report.summary()));
+    // --partial is worth suggesting only when something would load.
+    throw ConfigError(fmt::format("state dict does not match model '{}': {} ({})", model.config().name,
+                                  report.summary(),
+                                  report.loaded.empty() ? "no weight fits: is it the right model or config?"
+                                                        : fmt::format("--partial loads the {} that fit",
+                                                                      report.loaded.size())));
   }
   torch::NoGradGuard no_grad;
   for (auto& [dst, src] : copies) dst.copy_(src);

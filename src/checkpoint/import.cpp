@@ -64,6 +64,21 @@ ImportResult import_pth(const std::string& path, const ImportOptions& options) {
         }
       }
     } else {
+      // LaBraM's pre-training checkpoints keep the encoder under 'student.' (and its EMA copy under
+      // 'teacher.'): with no weight of the model at the top level, that is what this file is.
+      bool any_student = false, any_model_key = false;
+      {
+        std::set<std::string> model_keys;
+        for (const auto& [name, tensor] : state_dict(*NeuroBOLT(config))) model_keys.insert(name);
+        for (const auto& [name, tensor] : contents.tensors) {
+          any_student |= starts_with(name, "student.");
+          any_model_key |= model_keys.count(name) > 0;
+        }
+      }
+      if (any_student && !any_model_key) {
+        throw ConfigError("its weights are under 'student.'/'teacher.' and none is a NeuroBOLT weight: this is a "
+                          "LaBraM pre-training checkpoint (import it with --from labram)");
+      }
       state = std::move(contents.tensors);
       if (options.rois.empty()) {
         if (const auto* head = find(state, "head.weight"); head && head->dim() == 2 &&
@@ -99,6 +114,10 @@ ImportResult import_pth(const std::string& path, const ImportOptions& options) {
         result.notes.push_back(fmt::format("{} missing weights freshly initialised (seed {})",
                                            result.report.missing.size(), options.seed));
       }
+    }
+    if (result.report.loaded.empty()) {
+      throw ConfigError(fmt::format("no weight of the file fits model '{}' ({} read, {}): nothing to import",
+                                    config.name, state.size(), result.report.summary()));
     }
     result.model->eval();
     return result;

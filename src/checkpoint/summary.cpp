@@ -1,14 +1,32 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt {
 namespace {
+
+// For the text view: a list of more than a few names becomes "N names: prefix.* (k), ..." (the
+// JSON view keeps every name).
+void shorten_name_lists(nlohmann::json& j) {
+  constexpr std::size_t kShown = 8;
+  if (j.is_object()) {
+    for (auto& [key, value] : j.items()) shorten_name_lists(value);
+  } else if (j.is_array()) {
+    const bool names = j.size() > kShown && std::all_of(j.begin(), j.end(), [](const auto& v) { return v.is_string(); });
+    if (names) {
+      j = fmt::format("{} names: {}", j.size(), summarize_names(j.get<std::vector<std::string>>()));
+    } else {
+      for (auto& value : j) shorten_name_lists(value);
+    }
+  }
+}
 
 bool has_extension(const std::string& path, const char* ext) {
   return std::filesystem::path(path).extension() == ext;
@@ -69,7 +87,17 @@ std::string format_summary(const ModelSummary& s) {
                      c.spectral.depth, c.spectral.heads, c.spectral_tokens());
   out += fmt::format("parameters temporal {}, spectral {}, head {}, total {}\n", s.parameters.temporal,
                      s.parameters.spectral, s.parameters.head, s.parameters.total());
-  if (s.metadata_json != "{}") out += "metadata   " + s.metadata_json + "\n";
+  if (s.metadata_json != "{}") {
+    std::string text = s.metadata_json;
+    try {
+      auto metadata = nlohmann::json::parse(s.metadata_json);
+      shorten_name_lists(metadata);
+      text = metadata.dump(2);
+    } catch (const nlohmann::json::exception&) {
+      // Not JSON (written by another tool): shown as it is.
+    }
+    out += "metadata   " + text + "\n";
+  }
   return out;
 }
 

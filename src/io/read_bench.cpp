@@ -36,24 +36,26 @@ int64_t bytes_read(const std::string& path) {
 
 }  // namespace
 
-ReadBenchResult bench_read_recording(const std::string& path, int repeats) {
+ReadBenchResult bench_read_recording(const std::string& path, int repeats, int warmup) {
   if (repeats < 1) throw UsageError(fmt::format("read benchmark: repeats must be at least 1, found {}", repeats));
+  if (warmup < 0) throw UsageError(fmt::format("read benchmark: warm-up reads must be 0 or more, found {}", warmup));
   ReadBenchResult result;
   result.path = path;
   result.repeats = repeats;
+  result.warmup = warmup;
   result.file_bytes = bytes_read(path);
-  {
-    const Recording warm = read_recording(path);
-    result.format = warm.format;
-    result.channels = warm.num_channels();
-    result.samples = warm.num_samples;
-  }
+  for (int i = 0; i < warmup; ++i) read_recording(path);
   double total = 0;
   result.best_s = 0;
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
     const Recording r = read_recording(path);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (i == 0) {
+      result.format = r.format;
+      result.channels = r.num_channels();
+      result.samples = r.num_samples;
+    }
     total += seconds;
     result.best_s = i == 0 ? seconds : std::min(result.best_s, seconds);
   }
@@ -65,9 +67,12 @@ std::string format_read_bench(const ReadBenchResult& r) {
   return fmt::format(
       "file      {} ({}, {:.1f} MB)\n"
       "recording {} channels x {} samples\n"
-      "read      best {:.4f} s, mean {:.4f} s over {} reads (page cache warm)\n"
+      "read      best {:.4f} s, mean {:.4f} s over {} {} ({})\n"
       "speed     {:.1f} MB/s, {:.1f} Msamples/s\n",
-      r.path, r.format, r.file_bytes / 1e6, r.channels, r.samples, r.best_s, r.mean_s, r.repeats, r.mb_per_s(),
+      r.path, r.format, r.file_bytes / 1e6, r.channels, r.samples, r.best_s, r.mean_s, r.repeats, r.repeats == 1 ? "read" : "reads",
+      r.warmup > 0 ? fmt::format("after {} untimed {}: page cache warm", r.warmup, r.warmup == 1 ? "read" : "reads")
+                   : std::string("no untimed read first: the first may find a cold page cache"),
+      r.mb_per_s(),
       r.samples_per_s() / 1e6);
 }
 

@@ -11,8 +11,16 @@
 #include "neurobolt/channels.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/model.hpp"
+#include "neurobolt/montage.hpp"
 
 namespace neurobolt {
+namespace {
+
+// Input channels are matched as everywhere else: case-insensitively after canonical_channel_name
+// (one table of old 10-20 names, T3 -> T7 ..., shared with prepare, infer and the montages).
+std::string channel_key(const std::string& name) { return normalize_channel_name(canonical_channel_name(name)); }
+
+}  // namespace
 
 NeuroBOLTImpl::NeuroBOLTImpl(ModelConfig config) : config_(std::move(config)) {
   config_.validate();
@@ -149,14 +157,14 @@ torch::Tensor NeuroBOLTImpl::forward(const torch::Tensor& eeg_uv, const ForwardT
 std::vector<int64_t> NeuroBOLTImpl::channel_selection(const std::vector<std::string>& channel_names) const {
   std::unordered_map<std::string, int64_t> where;
   for (size_t i = 0; i < channel_names.size(); ++i) {
-    if (!where.emplace(normalize_channel_name(channel_names[i]), static_cast<int64_t>(i)).second) {
+    if (!where.emplace(channel_key(channel_names[i]), static_cast<int64_t>(i)).second) {
       throw ConfigError(fmt::format("input channels: '{}' appears twice", channel_names[i]));
     }
   }
   std::vector<int64_t> rows;
   std::vector<std::string> missing;
   for (const auto& ch : config_.channels) {
-    auto it = where.find(normalize_channel_name(ch));
+    auto it = where.find(channel_key(ch));
     if (it == where.end()) {
       missing.push_back(ch);
     } else {

@@ -37,7 +37,9 @@ RuntimeInfo current_runtime() {
   using GetConfig = char* (*)();
   if (auto get = blas_symbol<GetThreads>("openblas_get_num_threads")) info.blas_threads = get();
   if (auto config = blas_symbol<GetConfig>("openblas_get_config")) {
-    info.blas = fmt::format("OpenBLAS {}", config());
+    // openblas_get_config() reads "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." in the versions we know.
+    const std::string text = config() != nullptr ? config() : "";
+    info.blas = text.rfind("OpenBLAS", 0) == 0 ? text : "OpenBLAS " + text;
   } else {
     info.blas = "not OpenBLAS (reference BLAS is ~30x slower: install libopenblas0-pthread)";
   }

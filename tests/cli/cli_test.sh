@@ -38,7 +38,16 @@ case $case in
     run 0 "$bin" convert "$pth/neurobolt_micro_training.pth" "$work/micro.h5" --config "$micro_config"
     has err "skipped non-tensor entry optimizer (dict)"; has err "args (argparse.Namespace)"
     run 0 "$bin" convert "$pth/labram_micro.pth" "$work/labram.h5" --from labram --config "$micro_config" --seed 4
-    has err "student.lm_head.weight"; has err "freshly initialised" ;;
+    # Dropped names are summarised by prefix; the checkpoint's metadata keeps every one.
+    has err "dropped 8 tensors the model has no place for: student.\* (5), lm_head.weight"; has err "freshly initialised"
+    run 0 "$bin" info "$work/labram.h5" --json; has out "student.lm_head.weight"
+    # A LaBraM file read as a NeuroBOLT one points to --from labram, with or without --partial,
+    # and never writes a model with no weight loaded.
+    run 5 "$bin" convert "$pth/labram_micro.pth" "$work/nothing.h5" --config "$micro_config"
+    has err "LaBraM pre-training checkpoint (import it with --from labram)"; one_line_error
+    run 5 "$bin" convert "$pth/labram_micro.pth" "$work/nothing.h5" --config "$micro_config" --partial
+    has err "--from labram"; one_line_error
+    [ ! -e "$work/nothing.h5" ] || fail "a refused convert wrote an output" ;;
   convert_errors)
     run 3 "$bin" convert "$work/missing.pth" "$work/o.h5"; has err "missing.pth"; one_line_error
     echo "not a checkpoint" >"$work/text.pth"

@@ -86,7 +86,7 @@ run 0 "${micro[@]}" -o "$work/from-ours" --init "$work/from-ref/best.h5"; has er
 # A BIDS root as DATA: prepared into RUN_DIR.data.h5 with prepare's options, reused the second time.
 bids=("$bin" train "$work/sim" -o "$work/bids" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1
       --rois calcarine --split cross-subject --val-subjects 02)
-run 0 "${bids[@]}"; has err "dataset: prepared"; has out "trained 1 epochs"
+run 0 "${bids[@]}"; has err "dataset: prepared"; has out "trained 1 epoch;"
 [ -s "$work/bids.data.h5" ] || fail "no cached dataset beside the run folder"
 run 0 "${bids[@]}" --force; has err "prepared before from the same inputs"
 run 0 "${bids[@]}" --force --lowpass-fmri none; has err "dataset: prepared"

@@ -192,6 +192,22 @@ TEST_CASE("bad model input is a clear error", "[model]") {
                     Catch::Contains("twice"));
 }
 
+TEST_CASE("input channels match by name as prepare matches them: any case, old 10-20 names", "[model]") {
+  NeuroBOLT model(builtin_config("neurobolt-tiny"));  // FP1 FP2 C3 C4 T7 T8 O1 O2
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 8, 3200});
+  const auto expected = model->forward(x);
+  // T3/T4 are the old names of T7/T8 (one alias table for every path); order and case differ,
+  // and one extra channel is ignored.
+  const std::vector<int64_t> order = {7, 6, 5, 4, 3, 2, 1, 0};
+  const auto reordered = torch::cat({x.index_select(1, torch::tensor(order)), torch::randn({2, 1, 3200})}, 1);
+  const auto got = model->forward(reordered, std::vector<std::string>{"o2", "O1", "T4", "t3", "C4", "c3", "Fp2", "FP1", "Cz"});
+  CHECK(max_abs(got, expected) == 0.0);
+  CHECK_THROWS_WITH(model->forward(torch::randn({1, 2, 3200}), std::vector<std::string>{"T3", "T7"}),
+                    Catch::Contains("twice"));
+}
+
 TEST_CASE("temporal convolution gradients in float32 agree with float64", "[model]") {
   // Guards the workaround for LibTorch 1.13's float32 GELU backward on channels-last gradients
   // (it returned zeros/garbage for the token rearrangement after the last convolution).

@@ -23,20 +23,30 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("bench", "Measure inference windows/s, training-step time and peak RSS, or (--read) EEG reading speed");
   cmd->add_option("--config", o->config, "Model config: JSON file or built-in name")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Windows per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--iterations", o->iterations, "Timed iterations per phase (timed reads with --read)")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", o->warmup, "Untimed iterations before timing")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", o->batch, "Windows per batch")->capture_default_str()->check(between(1, 8192));
+  cmd->add_option("--iterations", o->iterations, "Timed iterations per phase (timed reads with --read)")->capture_default_str()->check(between(1, 1e6));
+  cmd->add_option("--warmup", o->warmup, "Untimed iterations (reads with --read) before timing")->capture_default_str()->check(between(0, 1e6));
   cmd->add_option("--phase", o->phase, "What to measure")->capture_default_str()->check(CLI::IsMember({"both", "inference", "training"}));
   cmd->add_option("--read", o->read,
                   "Instead of the model, time reading this EEG file (.edf .bdf .vhdr .set) --iterations times: "
                   "MB/s, samples/s, file size")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file("--read"));
   cmd->add_flag("--spectral", o->spectral,
                 "Instead of the model, time the spectral front end: the fused CUDA kernel vs per-scale torch::stft "
                 "(batch x --channels x 3200 samples; use --batch 256 on a GPU)");
-  cmd->add_option("--channels", o->channels, "Channels for --spectral")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--channels", o->channels, "Channels for --spectral")->capture_default_str()->check(between(1, 1024));
   add_standard_options(*cmd);
-  cmd->callback([o] {
+  cmd->callback([o, cmd] {
+    // Each mode measures its own thing: an option another mode uses is refused, not ignored.
+    if (!o->read.empty()) {
+      for (const char* option : {"--config", "--batch", "--phase", "--spectral", "--channels", "--device", "--precision"})
+        refuse_option(*cmd, option, "does not apply to --read (it times reading a file on the CPU)");
+    } else if (o->spectral) {
+      for (const char* option : {"--config", "--phase"})
+        refuse_option(*cmd, option, "does not apply to --spectral (it times the spectral front end alone)");
+    } else {
+      refuse_option(*cmd, "--channels", "applies to --spectral only (a model config fixes its channels)");
+    }
     if (o->spectral) {
       apply_runtime();
       SpectralBenchOptions options;
@@ -49,8 +59,10 @@ void register_bench(CLI::App& app) {
       return;
     }
     if (!o->read.empty()) {
-      note(fmt::format("reading '{}' {} times after one untimed read", o->read, o->iterations));
-      std::cout << format_read_bench(bench_read_recording(o->read, static_cast<int>(o->iterations)));
+      apply_runtime();
+      note(fmt::format("reading '{}': {} untimed, then {} timed", o->read, counted(o->warmup, "read", "reads"),
+                       o->iterations));
+      std::cout << format_read_bench(bench_read_recording(o->read, o->iterations, o->warmup));
       return;
     }
     apply_runtime();

@@ -46,12 +46,16 @@ void register_convert(CLI::App& app) {
                                                         result.report.mismatched.size() + result.dropped.size(),
                      o->input, result.found_under.empty() ? "" : " (state dict under '" + result.found_under + "')"));
     for (const auto& s : result.skipped) note("  skipped non-tensor entry " + s);
-    if (!result.dropped.empty()) note(fmt::format("  dropped {} tensors the model has no place for", result.dropped.size()));
-    for (const auto& d : result.dropped) note("    " + d);
+    if (!result.dropped.empty()) {
+      note(fmt::format("  dropped {} the model has no place for: {} (every name: neurobolt info {} --json)",
+                       counted(result.dropped.size(), "tensor", "tensors"), summarize_names(result.dropped),
+                       o->output));
+    }
     if (!result.report.complete()) note(result.report.describe());
     for (const auto& n : result.notes) note("  " + n);
-    std::cout << fmt::format("wrote {} ({} weights loaded, {} ROIs)\n", o->output, result.report.loaded.size(),
-                             result.model->config().num_rois());
+    print_result(fmt::format("wrote {} ({} loaded, {})\n", o->output,
+                            counted(result.report.loaded.size(), "weight", "weights"),
+                            counted(result.model->config().num_rois(), "ROI", "ROIs")));
   });
 }
 

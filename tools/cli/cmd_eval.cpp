@@ -36,7 +36,7 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--report", job->report_path, "Write the self-contained HTML report");
   cmd->add_option("--run", job->time_course_run, "The run whose time courses the report draws first");
   cmd->add_option("--title", job->title, "Report title")->capture_default_str();
-  cmd->add_option("--batch", job->batch, "Windows per model call")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", job->batch, "Windows per model call")->capture_default_str()->check(between(1, 8192));
   add_standard_options(*cmd);
   cmd->callback([job] {
     apply_runtime();
@@ -45,8 +45,8 @@ void register_eval(CLI::App& app) {
     const auto outcome = run_evaluation(*job, [](const std::string& line) { note(line); });
     for (const auto& line : outcome.log) note(line);
     std::cout << format_evaluation_table(outcome);
-    if (!job->json_path.empty()) std::cout << "wrote " << job->json_path << "\n";
-    if (!job->report_path.empty()) std::cout << "wrote " << job->report_path << "\n";
+    if (!job->json_path.empty()) print_result("wrote " + job->json_path + "\n");
+    if (!job->report_path.empty()) print_result("wrote " + job->report_path + "\n");
   });
 }
 

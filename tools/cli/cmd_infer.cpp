@@ -39,23 +39,23 @@ void register_infer(CLI::App& app) {
   cmd->add_option("--stride", i.stride, "A denser grid: one prediction every this many seconds instead of per volume");
   cmd->add_option("--trigger", i.trigger_labels, "Volume trigger label(s) (default as prepare: R128, Scan Start, ...)");
   cmd->add_option("--dummy-scans", i.dummy_scans, "Drop this many leading triggers")->capture_default_str()->check(
-      CLI::NonNegativeNumber);
+      at_least(0));
   cmd->add_option("--missing-channels", i.missing_channels,
                   "A model channel the recording lacks or marks bad: interpolate, zero or error (default: as the "
                   "training data was prepared)")
       ->check(CLI::IsMember({"interpolate", "zero", "error"}));
   cmd->add_flag("--allow-missing-channels", o->allow_missing, "Same as --missing-channels zero");
   cmd->add_option("--atlas", i.atlas, "Label image: also write a 4-D NIfTI per run, each region carrying its ROI")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file("--atlas"));
   cmd->add_option("--atlas-labels", i.atlas_labels, "Names of the atlas labels (to match the model's ROIs)")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file("--atlas-labels"));
   cmd->add_option("--subjects", i.subjects, "BIDS inputs: only these subjects (e.g. 04,05)")->delimiter(',');
   cmd->add_option("--shard", o->shard, "i/N: this job does runs i, i+N, ... of the sorted list (cluster arrays)");
-  cmd->add_option("--batch", i.batch, "Windows per model call")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", i.batch, "Windows per model call")->capture_default_str()->check(between(1, 8192));
   cmd->add_option("--read-block-mb", o->read_block_mb,
                   "EEG read per block, MB at the file's rate: bounds memory whatever the recording's length")
       ->capture_default_str()
-      ->check(CLI::Range(0.001, 65536.0));
+      ->check(between(0.001, 65536.0));
   add_standard_options(*cmd);
 
   cmd->callback([o] {
@@ -113,13 +113,14 @@ void register_infer(CLI::App& app) {
         note(fmt::format("{}: {} rows ({} grid), {} windows{}, {:.1f} s", r.output, r.rows, r.grid, r.windows, extra,
                          r.seconds));
       }
-      for (const auto& w : r.warnings) note("warning: " + w);
+      for (const auto& w : r.warnings) warn(w);
     };
     const auto summary = run_inference(o->model, o->inputs, i, callbacks);
-    std::cout << fmt::format("{} runs: {} done, {} skipped, {} failed; {} windows in {:.1f} s ({:.1f} windows/s, "
-                             "{:.1f} s in the model)\n",
-                             summary.runs, summary.done, summary.skipped, summary.failed, summary.windows,
-                             summary.seconds, summary.windows_per_s(), summary.predict_seconds);
+    print_result(fmt::format("{}: {} done, {} skipped, {} failed; {} in {:.1f} s ({:.1f} windows/s, {:.1f} s in the model)\n",
+                       counted(summary.runs, "run", "runs"), summary.done, summary.skipped, summary.failed,
+                       counted(summary.windows, "window", "windows"), summary.seconds, summary.windows_per_s(),
+                       summary.predict_seconds));
+    // Failures are listed whatever --quiet says (each was reported on stderr as it happened too).
     for (const auto& r : summary.reports)
       if (r.status == "failed") std::cout << fmt::format("failed: {}: {}\n", r.input, r.error);
     if (summary.failed > 0) {

@@ -36,8 +36,8 @@ void register_info(CLI::App& app) {
                   "folder of PATH/derivatives that holds sub-* folders");
   cmd->add_option("--target-entity", o->entities, "BIDS: entity a target must carry, KEY=VALUE");
   cmd->add_option("--atlas", o->atlas, "BIDS: atlas image to extract targets from 4-D BOLD images")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--atlas-labels", o->atlas_labels, "BIDS: ROI names of the atlas")->check(CLI::ExistingFile);
+      ->check(existing_file("--atlas"));
+  cmd->add_option("--atlas-labels", o->atlas_labels, "BIDS: ROI names of the atlas")->check(existing_file("--atlas-labels"));
   add_standard_options(*cmd);
   cmd->callback([o, cmd] {
     apply_runtime();

@@ -2,12 +2,17 @@
 // windows paired with fMRI volumes, split for training (see include/neurobolt/dataset.hpp).
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
 #include <iostream>
+#include <set>
 
 #include "common.hpp"
+#include "neurobolt/channels.hpp"
 #include "neurobolt/config.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/montage.hpp"
 #include "prepare_options.hpp"
 
 namespace neurobolt::cli {
@@ -31,9 +36,9 @@ void register_prepare(CLI::App& app) {
                   "Model config (JSON file or built-in name): its channels, rate and window; default: the EEG "
                   "channels every run has, 200 Hz, 3200-sample (16 s) windows");
   cmd->add_option("--eeg", o->eeg, "Explicit mode: one EEG file (.edf .bdf .vhdr .set) instead of BIDS_ROOT")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--targets", o->targets, "Explicit mode: its ROI time series TSV")->check(CLI::ExistingFile);
-  cmd->add_option("--tr", o->tr, "Explicit mode: repetition time in seconds")->check(CLI::PositiveNumber);
+      ->check(existing_file("--eeg"));
+  cmd->add_option("--targets", o->targets, "Explicit mode: its ROI time series TSV")->check(existing_file("--targets"));
+  cmd->add_option("--tr", o->tr, "Explicit mode: repetition time in seconds")->check(above(0));
   add_data_options(*cmd, o->data, "--seed");
   add_standard_options(*cmd);
 
@@ -46,10 +51,34 @@ void register_prepare(CLI::App& app) {
     if (!explicit_mode && (!o->targets.empty() || cmd->count("--tr") > 0)) {
       throw UsageError("prepare: --targets and --tr go with --eeg (BIDS datasets name their own)");
     }
+    if (explicit_mode) {
+      for (const char* option : {"--derivatives", "--target-entity", "--atlas", "--atlas-labels"})
+        refuse_option(*cmd, option, "chooses targets in a BIDS root; with --eeg the targets are --targets");
+      if (o->data.split != "intra-run") {
+        throw UsageError(fmt::format("--split {}: splits by subject, and --eeg gives one run (use intra-run, or a "
+                                     "BIDS root)",
+                                     o->data.split));
+      }
+    }
     PrepareOptions options = make_prepare_options(o->data, *cmd);
     if (!o->config.empty()) {
       const ModelConfig config = load_config(o->config);
-      if (options.channels.empty()) options.channels = config.channels;
+      if (!options.channels.empty()) {
+        // A dataset labelled for a model must carry that model's channels (in any order).
+        auto keys = [](const std::vector<std::string>& names) {
+          std::set<std::string> out;
+          for (const auto& n : names) out.insert(normalize_channel_name(canonical_channel_name(n)));
+          return out;
+        };
+        if (keys(options.channels) != keys(config.channels)) {
+          throw UsageError(fmt::format(
+              "--channels {}: the dataset is prepared for '{}', whose {} channels are {} (give its channels, or "
+              "drop --config to prepare these without a model)",
+              fmt::join(options.channels, ","), config.name, config.channels.size(), fmt::join(config.channels, ",")));
+        }
+      } else {
+        options.channels = config.channels;
+      }
       options.config_name = config.name;
       options.sample_rate = config.sample_rate;
       options.window_samples = config.window_samples;
@@ -61,7 +90,7 @@ void register_prepare(CLI::App& app) {
     run.repetition_time = o->tr;
     const PrepareResult result = prepare_with_progress(o->bids_root, explicit_mode ? &run : nullptr, o->output, options);
     if (result.up_to_date) {
-      std::cout << fmt::format("{} is up to date (same inputs and options; --force redoes it)\n", o->output);
+      print_result(fmt::format("{} is up to date (same inputs and options; --force redoes it)\n", o->output));
       return;
     }
     int64_t warnings = static_cast<int64_t>(result.warnings.size()), skipped = 0;
@@ -72,11 +101,13 @@ void register_prepare(CLI::App& app) {
     std::string gaps;
     if (result.excluded_windows > 0) gaps = fmt::format("; {} in intra-run gaps", result.excluded_windows);
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_windows) / result.seconds : 0.0;
-    std::cout << fmt::format(
-        "wrote {}: {} windows from {} runs (train {}, val {}, test {}{}), {} volumes skipped, {} warnings, {:.1f} s "
-        "({:.0f} windows/s)\n",
-        o->output, result.num_windows, result.runs.size(), result.windows_per_split[0], result.windows_per_split[1],
-        result.windows_per_split[2], gaps, skipped, warnings, result.seconds, rate);
+    print_result(fmt::format("wrote {}: {} from {} (train {}, val {}, test {}{}), {} skipped, {}, {:.1f} s "
+                            "({:.0f} windows/s)\n",
+                            o->output, counted(result.num_windows, "window", "windows"),
+                            counted(result.runs.size(), "run", "runs"), result.windows_per_split[0],
+                            result.windows_per_split[1], result.windows_per_split[2], gaps,
+                            counted(skipped, "volume", "volumes"), counted(warnings, "warning", "warnings"),
+                            result.seconds, rate));
   });
 }
 

@@ -107,7 +107,15 @@ std::vector<std::pair<double, double>> parse_bands(const std::vector<std::string
 std::string dataset_for(const std::string& data, const std::string& run_dir, const TrainOptions& t,
                         const DataOptions& data_options, const CLI::App& cmd) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(data, ec)) return data;
+  if (!std::filesystem::is_directory(data, ec)) {
+    const auto given = given_data_options(cmd);
+    if (!given.empty()) {
+      throw UsageError(fmt::format("{}: prepares a BIDS root, but '{}' is a prepared dataset (its options were fixed "
+                                   "by neurobolt prepare)",
+                                   given.front(), data));
+    }
+    return data;
+  }
   PrepareOptions options = make_prepare_options(data_options, cmd);
   // The window grid of the architecture; the channels of an --init checkpoint, else the data's.
   const bool init_checkpoint = !t.init.empty() && is_checkpoint_file(t.init);
@@ -176,8 +184,8 @@ void register_train(CLI::App& app) {
                   "Start from weights: a neurobolt checkpoint, a reference NeuroBOLT .pth or LaBraM weights (.pth)");
   cmd->add_option("--init-from", t.init_from, "What --init is")->capture_default_str()->check(
       CLI::IsMember({"auto", "neurobolt", "labram"}));
-  cmd->add_option("--epochs", r.epochs, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", r.batch, "Windows per training step")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", r.epochs, "Epochs")->capture_default_str()->check(between(1, 1e6));
+  cmd->add_option("--batch", r.batch, "Windows per training step")->capture_default_str()->check(between(1, 8192));
   cmd->add_option("--lr", r.lr, "Peak learning rate")->capture_default_str();
   cmd->add_option("--min-lr", r.min_lr, "Learning rate at the end of the cosine")->capture_default_str();
   cmd->add_option("--warmup-lr", r.warmup_lr, "Learning rate at the start of the warm-up")->capture_default_str();
@@ -191,7 +199,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--clip-grad", o->clip_grad, "Clip the global gradient norm to this value (default off)");
   cmd->add_option("--patience", r.patience, "Stop after this many epochs without a better validation r (0 = never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--seed", r.seed, "Seed of initialisation, data order and dropout")->capture_default_str();
   cmd->add_option("--fold", t.fold, "kfold datasets: the held-out fold")->capture_default_str();
   cmd->add_flag("--resume", t.resume, "Continue the run in RUN_DIR from its last.h5");
@@ -201,17 +209,17 @@ void register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--prefetch", t.prefetch_batches, "Batches the background reader keeps ready")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 1024));
   cmd->add_option("--eval-batch", t.eval_batch, "Windows per validation batch")->capture_default_str()->check(
-      CLI::PositiveNumber);
+      between(1, 8192));
   cmd->add_option("--bands", o->bands, "ridge: frequency bands LOW-HIGH in Hz (default 1-4 4-8 8-13 13-30 30-45)");
   cmd->add_option("--sub-windows", o->sub_windows, "ridge: sub-windows per 16 s window (lags of the FIR model)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 1000));
   cmd->add_option("--alphas", o->alphas, "ridge: penalty grid (default 10^-1 ... 10^6)");
   cmd->add_option("--inner-folds", o->inner_folds, "ridge: inner cross-validation folds (grouped by run)")
       ->capture_default_str()
-      ->check(CLI::Range(2, 100));
+      ->check(between(2, 100));
   add_data_options(*cmd, o->data_options, "--split-seed");
   add_standard_options(*cmd);
 
@@ -232,14 +240,14 @@ void register_train(CLI::App& app) {
         display.stage(stage, fraction);
       });
       for (const auto& n : result.notes) display.line(n);
-      std::cout << fmt::format("ridge: {} features, {} training / {} validation windows, {} inner folds, {:.1f} s\n",
-                               result.features, result.train_windows, result.val_windows, result.inner_folds,
-                               result.seconds);
+      print_result(fmt::format("ridge: {} features, {} training / {} validation windows, {} inner folds, {:.1f} s\n",
+                              result.features, result.train_windows, result.val_windows, result.inner_folds,
+                              result.seconds));
       std::vector<std::string> per_roi;
       for (double x : result.val_r) per_roi.push_back(r_text(x));
-      std::cout << fmt::format("validation mean r {}  (per ROI: {})\n", r_text(result.val_mean_r),
-                               fmt::join(per_roi, " "));
-      std::cout << fmt::format("wrote {} and {}\n", result.best_path, result.metrics_path);
+      print_result(fmt::format("validation mean r {}  (per ROI: {})\n", r_text(result.val_mean_r),
+                              fmt::join(per_roi, " ")));
+      print_result(fmt::format("wrote {} and {}\n", result.best_path, result.metrics_path));
       return;
     }
     auto& t = o->train;
@@ -264,10 +272,10 @@ void register_train(CLI::App& app) {
     std::signal(SIGINT, on_sigint);
     const auto result = train_model(o->data, o->run_dir, t, callbacks);
     std::signal(SIGINT, SIG_DFL);
-    std::cout << fmt::format("trained {} epochs{}; best validation mean r {} at epoch {}\n", result.epochs_run,
-                             result.stopped_early ? " (early stop)" : "", r_text(result.best_val_r),
-                             result.best_epoch);
-    std::cout << fmt::format("wrote {}, {} and {}\n", result.best_path, result.last_path, result.metrics_path);
+    print_result(fmt::format("trained {}{}; best validation mean r {} at epoch {}\n",
+                            counted(result.epochs_run, "epoch", "epochs"), result.stopped_early ? " (early stop)" : "",
+                            r_text(result.best_val_r), result.best_epoch));
+    print_result(fmt::format("wrote {}, {} and {}\n", result.best_path, result.last_path, result.metrics_path));
   });
 }
 

@@ -2,6 +2,7 @@
 // What every subcommand shares: the standard options and how a command reports.
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace neurobolt::cli {
@@ -22,8 +23,28 @@ void add_standard_options(CLI::App& command);
 // Applies --threads/--device/--precision; call first in every command that computes.
 void apply_runtime();
 
-// Progress and notes go to stderr (data goes to stdout), silenced by --quiet.
+// What a command prints, on every command alike:
+//   stdout  the command's product when it is text (info, bench figures, eval tables, --dump-config),
+//           and for commands that write files a short summary of what was written (print_result());
+//   stderr  progress and notes (note()), warnings (warn()), errors.
+// --quiet silences progress, notes and the summary of written files; never warnings, errors or a
+// command's text product.
 void note(const std::string& line);
+void print_result(const std::string& text);  // stdout, unless --quiet
+void warn(const std::string& line);    // "warning: ..." on stderr, always
+
+// "1 run", "3 runs".
+std::string counted(std::int64_t n, const char* one, const char* many);
+
+// Option checks with one-line messages (CLI11's own print ranges to 300 digits). A missing input
+// file is an I/O error (exit 3) naming the option, as for every other file the library opens.
+CLI::Validator existing_file(const std::string& option);
+CLI::Validator at_least(double low);                  // low <= x
+CLI::Validator above(double low);                     // low < x
+CLI::Validator between(double low, double high);      // low <= x <= high
+
+// Throws a usage error when `option` was given although `reason` says it cannot apply.
+void refuse_option(const CLI::App& command, const std::string& option, const std::string& reason);
 
 // Subcommand registration, one per file.
 void register_info(CLI::App& app);

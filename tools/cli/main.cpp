@@ -1,6 +1,12 @@
 // neurobolt: the command-line tool. Each subcommand lives in its own cmd_*.cpp file, parses its
 // options and calls one library function; errors map to documented exit codes.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "common.hpp"
 #include "process_setup.hpp"
@@ -25,11 +31,28 @@ int main(int argc, char** argv) {
   neurobolt::cli::register_infer(app);
   neurobolt::cli::register_eval(app);
 
+  std::vector<std::string> commands;
+  for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  auto usage_error = [](const std::string& message) {
+    std::cerr << "neurobolt: usage error: " << message << std::endl;
+    return static_cast<int>(neurobolt::ErrorKind::usage);
+  };
   try {
+    // The first word names the command; anything else is refused before CLI11 could take it for
+    // an extra argument or print the top-level help.
+    if (argc > 1 && argv[1][0] != '-' &&
+        std::find(commands.begin(), commands.end(), std::string(argv[1])) == commands.end()) {
+      return usage_error(fmt::format("unknown command '{}' (commands: {})", argv[1], fmt::join(commands, ", ")));
+    }
     app.parse(argc, argv);
+  } catch (const CLI::RequiredError& e) {
+    if (argc <= 1) return usage_error(fmt::format("a command is required: one of {} (neurobolt --help)",
+                                                  fmt::join(commands, ", ")));
+    return usage_error(e.what());
   } catch (const CLI::ParseError& e) {
-    // --help/--version exit 0; every real parse error is the documented usage status 2.
-    return app.exit(e) == 0 ? 0 : static_cast<int>(neurobolt::ErrorKind::usage);
+    // --help/--version exit 0; every real parse error is the documented usage status 2, one line.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return usage_error(e.what());
   } catch (const neurobolt::Error& e) {
     std::cerr << "neurobolt: " << neurobolt::to_string(e.kind()) << ": " << e.what() << std::endl;
     return e.exit_code();

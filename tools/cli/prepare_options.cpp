@@ -39,12 +39,15 @@ class ProgressBar {
 }  // namespace
 
 void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& seed_flag) {
+  o.seed_flag = seed_flag;
+  // Every option added below joins the group (and given_data_options finds it by that group).
+  cmd.option_defaults()->group(kDataOptionGroup);
   cmd.add_option("--derivatives", o.derivatives,
                  "Derivatives folder(s) with *_timeseries.tsv targets (relative to BIDS_ROOT); default: every "
                  "folder of BIDS_ROOT/derivatives that holds sub-* folders");
   cmd.add_option("--target-entity", o.entities, "Entity a target must carry, KEY=VALUE (e.g. atlas=Schaefer100)");
-  cmd.add_option("--atlas", o.atlas, "Atlas image to extract targets from 4-D BOLD images")->check(CLI::ExistingFile);
-  cmd.add_option("--atlas-labels", o.atlas_labels, "ROI names of the atlas")->check(CLI::ExistingFile);
+  cmd.add_option("--atlas", o.atlas, "Atlas image to extract targets from 4-D BOLD images")->check(existing_file("--atlas"));
+  cmd.add_option("--atlas-labels", o.atlas_labels, "ROI names of the atlas")->check(existing_file("--atlas-labels"));
   cmd.add_option("--channels", o.channels,
                  "EEG channels to keep instead of the config's or the data's, comma-separated")
       ->delimiter(',');
@@ -56,7 +59,7 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& seed_fla
                  "No triggers: volume k starts at this many seconds + k * TR after the first EEG sample");
   cmd.add_option("--dummy-scans", o.dummy_scans, "Drop this many leading triggers (volumes not in the targets)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd.add_option("--split", o.split, "How windows are split into train/val/test")
       ->capture_default_str()
       ->check(CLI::IsMember({"intra-run", "cross-subject", "kfold"}));
@@ -65,11 +68,11 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& seed_fla
   cmd.add_option("--test-subjects", o.test_subjects, "cross-subject: test subjects")->delimiter(',');
   cmd.add_option("--val-fraction", o.val_fraction, "cross-subject without lists: fraction of subjects for validation")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(between(0.0, 1.0));
   cmd.add_option("--test-fraction", o.test_fraction, "cross-subject without lists: fraction of subjects for test")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd.add_option("--folds", o.folds, "kfold: number of folds (by subject)")->capture_default_str()->check(CLI::Range(2, 100));
+      ->check(between(0.0, 1.0));
+  cmd.add_option("--folds", o.folds, "kfold: number of folds (by subject)")->capture_default_str()->check(between(2, 100));
   cmd.add_option(seed_flag, o.seed, "Seed of the subject shuffle (cross-subject fractions, kfold)")->capture_default_str();
   cmd.add_option("--highpass", o.highpass, "EEG high-pass in Hz (Butterworth order 4, zero-phase); default off");
   cmd.add_option("--notch", o.notch, "EEG notch in Hz (Q 30, zero-phase), e.g. 50 or 60; default off");
@@ -85,8 +88,16 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& seed_fla
   cmd.add_option("--gzip", o.gzip, "gzip level of the windows: 1 is fast and compresses EEG floats nearly as "
                                      "well as 9; 0 (none) reads fastest, for GPU training")
       ->capture_default_str()
-      ->check(CLI::Range(0, 9));
-  cmd.add_option("--chunk-windows", o.chunk_windows, "Windows per HDF5 chunk")->capture_default_str()->check(CLI::Range(1, 1024));
+      ->check(between(0, 9));
+  cmd.add_option("--chunk-windows", o.chunk_windows, "Windows per HDF5 chunk")->capture_default_str()->check(between(1, 1024));
+  cmd.option_defaults()->group("Options");  // CLI11's default group, for the options added after these
+}
+
+std::vector<std::string> given_data_options(const CLI::App& cmd) {
+  std::vector<std::string> given;
+  for (const auto* option : cmd.get_options([](const CLI::Option* op) { return op->get_group() == kDataOptionGroup; }))
+    if (option->count() > 0) given.push_back(option->get_name());
+  return given;
 }
 
 PrepareOptions make_prepare_options(const DataOptions& o, const CLI::App& cmd) {
@@ -95,6 +106,22 @@ PrepareOptions make_prepare_options(const DataOptions& o, const CLI::App& cmd) {
                                  "contradicts --missing-channels {}",
                                  o.missing));
   }
+  // Options that only one split uses are refused under the others, rather than ignored.
+  const std::string split_note = fmt::format("applies to --split {{}} only (this is --split {})", o.split);
+  if (o.split != "cross-subject") {
+    for (const char* option : {"--val-subjects", "--test-subjects", "--val-fraction", "--test-fraction"})
+      refuse_option(cmd, option, fmt::format(fmt::runtime(split_note), "cross-subject"));
+  }
+  if (o.split != "kfold") refuse_option(cmd, "--folds", fmt::format(fmt::runtime(split_note), "kfold"));
+  if (o.split == "intra-run") {
+    refuse_option(cmd, o.seed_flag, "shuffles subjects for --split cross-subject or kfold only (this is --split intra-run)");
+  }
+  if (o.split == "cross-subject" && (!o.val_subjects.empty() || !o.test_subjects.empty())) {
+    for (const char* option : {"--val-fraction", "--test-fraction"})
+      refuse_option(cmd, option, "cannot be combined with --val-subjects/--test-subjects (the lists choose the subjects)");
+    refuse_option(cmd, o.seed_flag, "shuffles subjects for --val-fraction/--test-fraction only (the lists choose them)");
+  }
+  if (o.atlas.empty()) refuse_option(cmd, "--atlas-labels", "names the labels of an --atlas image, and none is given");
   PrepareOptions options;
   options.channels = o.channels;
   options.missing_channels = parse_missing_channel_policy(o.allow_missing ? "zero" : o.missing);
@@ -167,14 +194,14 @@ PrepareResult prepare_with_progress(const std::string& bids_root, const Explicit
   }
   bar.clear();
   if (result.up_to_date) return result;
-  for (const auto& s : result.skipped_runs) note("skipped " + s);
+  for (const auto& s : result.skipped_runs) warn("skipped " + s);
   if (from_data) {
     const auto channels = DatasetReader(result.output).channel_names();
     note(fmt::format("{} channels from the data: {}", channels.size(), fmt::join(channels, " ")));
   }
   for (const auto& r : result.runs)
-  for (const auto& w : r.warnings) note("warning: " + w);
-  for (const auto& w : result.warnings) note("warning: " + w);
+    for (const auto& w : r.warnings) warn(w);
+  for (const auto& w : result.warnings) warn(w);
   return result;
 }
 

@@ -19,14 +19,22 @@ struct DataOptions {
   uint64_t seed = 0;
   int gzip = 1;
   bool allow_missing = false, no_demean = false;
+  std::string seed_flag = "--seed";
 };
+
+// The option group the data options are registered under (shown as such in --help).
+inline constexpr const char* kDataOptionGroup = "Preparing the data";
+
+// The data options given on the command line, by name (e.g. to refuse them where they cannot apply).
+std::vector<std::string> given_data_options(const CLI::App& cmd);
 
 // Registers the options; the subject-shuffle seed goes under `seed_flag` ("--seed" in prepare,
 // "--split-seed" in train, whose --seed is the training seed).
 void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& seed_flag);
 
 // PrepareOptions from the parsed options (channels: o.channels; rate and window left at their
-// defaults for the caller to set). UsageError for contradicting or malformed values.
+// defaults for the caller to set). UsageError for contradicting or malformed values, and for an
+// option the chosen split or mode cannot use (e.g. --val-subjects without --split cross-subject).
 PrepareOptions make_prepare_options(const DataOptions& o, const CLI::App& cmd);
 
 // Runs prepare_bids (or prepare_files for `explicit_run`) with a progress bar on a terminal and one
