@@ -162,9 +162,8 @@ io::OpenedRecording io::open_brainvision(const std::string& path, const ReadOpti
     const int64_t size = io::regular_file_size(data_path);
     if (size % frame_bytes != 0) {
       io::fail_field(data_path, "file size",
-                     fmt::format("a multiple of {} bytes ({} channels x {} bytes, NumberOfChannels and BinaryFormat "
-                                 "in '{}')",
-                                 frame_bytes, h.num_channels, h.bytes_per_sample(), path),
+                     fmt::format("a multiple of {} bytes ({} x {} bytes, NumberOfChannels and BinaryFormat in '{}')",
+                                 frame_bytes, count_of(h.num_channels, "channel"), h.bytes_per_sample(), path),
                      fmt::format("{} bytes (the file is truncated or the header is wrong)", size));
     }
     rec.num_samples = size / frame_bytes;

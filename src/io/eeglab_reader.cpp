@@ -296,7 +296,8 @@ io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& 
       if (size != values * 4) {
         io::fail_field(
             fdt, "file size",
-            fmt::format("{} bytes ({} channels x {} points x float32, as '{}' says)", values * 4, nbchan, pnts, path),
+            fmt::format("{} bytes ({} x {} x float32, as '{}' says)", values * 4, count_of(nbchan, "channel"),
+                        count_of(pnts, "point"), path),
             fmt::format("{} bytes", size));
       }
       size_checked = true;
