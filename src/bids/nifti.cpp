@@ -186,7 +186,12 @@ NiftiImage read_nifti(const std::string& path, bool header_only) {
   image.repetition_time = repetition_time_of(*nim, path, image.num_volumes, image.warnings);
   if (header_only) return image;
 
-  const int64_t data_bytes = nim->nvox * static_cast<int64_t>(nim->nbyper);
+  int64_t data_bytes = 0;
+  if (__builtin_mul_overflow(static_cast<int64_t>(nim->nvox), static_cast<int64_t>(nim->nbyper), &data_bytes)) {
+    throw FormatError(fmt::format("'{}' field dim: expected a voxel count that fits in memory, found {}x{}x{} x {} "
+                                  "volumes",
+                                  path, nim->nx, nim->ny, nim->nz, image.num_volumes));
+  }
   if (nim->iname && !nifti_is_gzfile(nim->iname)) {
     const int64_t file_bytes = nifti_get_filesize(nim->iname);
     if (file_bytes >= 0 && file_bytes < nim->iname_offset + data_bytes)
@@ -194,6 +199,15 @@ NiftiImage read_nifti(const std::string& path, bool header_only) {
           fmt::format("'{}': truncated: the header promises {} bytes of voxel data from offset {}, "
                       "the file has {} bytes",
                       path, data_bytes, nim->iname_offset, file_bytes));
+  } else if (nim->iname) {
+    // Deflate expands at most about 1032:1, so a gzipped file bounds what it can hold before
+    // nifticlib allocates what the header claims.
+    const int64_t file_bytes = nifti_get_filesize(nim->iname);
+    if (file_bytes >= 0 && data_bytes / 1032 > file_bytes) {
+      throw FormatError(fmt::format("'{}': the header promises {} bytes of voxel data, more than a gzip file of {} "
+                                    "bytes can hold",
+                                    path, data_bytes, file_bytes));
+    }
   }
   if (nifti_image_load(nim.get()) != 0 || !nim->data)
     throw FormatError(

@@ -209,11 +209,27 @@ NeuroBOLT load_checkpoint(const std::string& path, std::string* metadata_json) {
     auto file = h5::File::open_read(path);
     check_format(file);
     NeuroBOLT model(config_of(file));
+    std::map<std::string, std::vector<int64_t>> model_shapes;
+    for (const auto& [name, tensor] : state_dict(*model)) model_shapes.emplace(name, tensor.sizes().vec());
     StateDict state;
     for (const auto& name : file.list(kWeightsGroup)) {
       const std::string dataset = std::string(kWeightsGroup) + "/" + name;
       const auto info = file.info(dataset);
-      auto tensor = torch::empty(info.shape, torch::TensorOptions().dtype(torch_type(info.type)));
+      for (const int64_t d : info.shape) {
+        if (d < 0) {
+          throw FormatError(fmt::format("'{}': dataset '{}': expected dimensions below 2^63, found {}", path, dataset,
+                                        static_cast<uint64_t>(d)));
+        }
+      }
+      const auto options = torch::TensorOptions().dtype(torch_type(info.type));
+      const auto wanted = model_shapes.find(name);
+      if (wanted == model_shapes.end() || wanted->second != info.shape) {
+        // Not loadable, so not read: a one-element tensor expanded to the stored shape (no
+        // allocation of a size the file only claims) lets load_state_dict report it.
+        state.emplace_back(name, torch::zeros(std::vector<int64_t>(info.shape.size(), 1), options).expand(info.shape));
+        continue;
+      }
+      auto tensor = torch::empty(info.shape, options);
       file.read(dataset, info.type, tensor.data_ptr());
       state.emplace_back(name, tensor);
     }

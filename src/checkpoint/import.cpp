@@ -9,6 +9,7 @@
 #include "core/atomic_file.hpp"
 
 #include "neurobolt/checkpoint.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/pth.hpp"
 
@@ -84,8 +85,8 @@ ImportResult import_pth(const std::string& path, const ImportOptions& options) {
         if (const auto* head = find(state, "head.weight"); head && head->dim() == 2 &&
                                                            head->size(0) != config.num_rois()) {
           config.rois = default_roi_names(head->size(0));
-          result.notes.push_back(fmt::format("{} ROIs taken from head.weight (named roi0..roi{})", head->size(0),
-                                             head->size(0) - 1));
+          result.notes.push_back(fmt::format("{} taken from head.weight (named roi0..roi{})",
+                                             count_of(head->size(0), "ROI"), head->size(0) - 1));
         }
       }
     }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::pickle {
@@ -257,8 +258,8 @@ class Machine {
     if (count > size_ - pos_) {
       const char* name = opcode_name(op_);
       throw FormatError(fmt::format(
-          "pickle truncated: opcode {} at offset {} needs {} more bytes, only {} left",
-          name ? name : "?", op_pos_, count, size_ - pos_));
+          "pickle truncated: opcode {} at offset {} needs {} more, only {} left", name ? name : "?", op_pos_,
+          count_of(static_cast<int64_t>(count), "byte"), size_ - pos_));
     }
     const uint8_t* p = data_ + pos_;
     pos_ += count;

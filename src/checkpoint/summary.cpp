@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "neurobolt/checkpoint.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt {
@@ -78,13 +79,15 @@ std::string format_summary(const ModelSummary& s) {
   out += fmt::format("{} ({})\n", c.name, s.source);
   out += fmt::format("input      {} channels x {} samples ({} s at {} Hz): {}\n", c.num_channels(), c.window_samples,
                      c.window_seconds(), c.sample_rate, fmt::join(c.channels, " "));
-  out += fmt::format("output     {} ROI{}: {}\n", c.num_rois(), c.num_rois() == 1 ? "" : "s", fmt::join(c.rois, " "));
-  out += fmt::format("temporal   dim {}, {} blocks, {} heads, {} patches of {} samples\n", c.embed_dim, c.temporal.depth,
-                     c.temporal.heads, c.num_patches(), c.patch_size);
+  out += fmt::format("output     {}: {}\n", count_of(c.num_rois(), "ROI"), fmt::join(c.rois, " "));
+  out += fmt::format("temporal   dim {}, {}, {}, {} of {}\n", c.embed_dim, count_of(c.temporal.depth, "block"),
+                     count_of(c.temporal.heads, "head"), count_of(c.num_patches(), "patch", "patches"),
+                     count_of(c.patch_size, "sample"));
   std::vector<int64_t> windows;
   for (int64_t n = 0; n < c.spectral.scales; ++n) windows.push_back(c.spectral.base_window << n);
-  out += fmt::format("spectral   windows {} samples, {} layers, {} heads, {} tokens per channel\n", fmt::join(windows, "/"),
-                     c.spectral.depth, c.spectral.heads, c.spectral_tokens());
+  out += fmt::format("spectral   windows {} samples, {}, {}, {} per channel\n", fmt::join(windows, "/"),
+                     count_of(c.spectral.depth, "layer"), count_of(c.spectral.heads, "head"),
+                     count_of(c.spectral_tokens(), "token"));
   out += fmt::format("parameters temporal {}, spectral {}, head {}, total {}\n", s.parameters.temporal,
                      s.parameters.spectral, s.parameters.head, s.parameters.total());
   if (s.metadata_json != "{}") {

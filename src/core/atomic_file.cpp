@@ -1,7 +1,12 @@
 #include "core/atomic_file.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <random>
 
@@ -11,7 +16,8 @@ namespace neurobolt::detail {
 
 void check_writable_output(const std::filesystem::path& path, bool force) {
   std::error_code ec;
-  if (std::filesystem::exists(path, ec) && !force) {
+  // symlink_status: a symlink counts as existing even when its target does not (exists() follows it).
+  if (std::filesystem::exists(std::filesystem::symlink_status(path, ec)) && !force) {
     throw IoError(fmt::format("'{}' already exists (use --force to overwrite)", path.string()));
   }
   auto parent = path.parent_path();
@@ -22,9 +28,22 @@ void check_writable_output(const std::filesystem::path& path, bool force) {
 
 AtomicOutput::AtomicOutput(std::filesystem::path path, bool force) : path_(std::move(path)) {
   check_writable_output(path_, force);
+  // The temporary file is created here, exclusively and without following links, so that a file
+  // or symlink planted at the temporary name is never written through; writers then reopen it.
   std::random_device rd;
-  temp_ = path_;
-  temp_ += fmt::format(".tmp-{}-{:x}", ::getpid(), rd());
+  for (int attempt = 0;; ++attempt) {
+    temp_ = path_;
+    temp_ += fmt::format(".tmp-{}-{:x}", ::getpid(), rd());
+    const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      ::close(fd);
+      return;
+    }
+    if (errno != EEXIST || attempt == 16) {
+      throw IoError(fmt::format("'{}': cannot create temporary file '{}': {}", path_.string(), temp_.string(),
+                                std::strerror(errno)));
+    }
+  }
 }
 
 AtomicOutput::~AtomicOutput() {

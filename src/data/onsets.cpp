@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 
+#include "core/plural.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
 
@@ -21,7 +23,9 @@ std::string trimmed_lower(const std::string& text) {
   return out;
 }
 
-std::string seconds(double t) { return fmt::format("{:.3f} s", t); }
+// Milliseconds for times a recording can hold; a corrupt time (1e300 s) in a short form, never
+// its hundreds of digits.
+std::string seconds(double t) { return std::fabs(t) < 1e9 ? fmt::format("{:.3f} s", t) : fmt::format("{:.6g} s", t); }
 
 std::string time_list(const std::vector<double>& times) {
   std::string out;
@@ -86,18 +90,19 @@ VolumeOnsets onsets_from_triggers(std::vector<double> triggers, double repetitio
     if (i > 0) {
       const double interval = kept[i] - kept[i - 1];
       const double ratio = interval / repetition_time;
-      const int64_t k = std::llround(ratio);
+      // Ratios past 2^53 are no whole number of TRs anyway (and would overflow llround).
+      const int64_t k = std::fabs(ratio) < 9e15 ? std::llround(ratio) : std::numeric_limits<int64_t>::max();
       if (k < 1 || std::abs(ratio - static_cast<double>(k)) > options.trigger_tolerance) {
         throw FormatError(fmt::format(
             "{}: irregular interval of {} between the triggers at {} and {} (expected a multiple of the repetition "
-            "time {} s within {:.0f} %)",
+            "time {:g} s within {:g} %)",
             what, seconds(interval), seconds(kept[i - 1]), seconds(kept[i]), repetition_time,
             100 * options.trigger_tolerance));
       }
       if (k - 1 > options.max_missing_triggers) {
-        throw FormatError(fmt::format("{}: {} ({} TRs) without a trigger between {} and {}: more than {} missing "
+        throw FormatError(fmt::format("{}: {} ({:.6g} TRs) without a trigger between {} and {}: more than {} missing "
                                       "triggers in a row (an interrupted scan, or two runs in one file?)",
-                                      what, seconds(interval), k, seconds(kept[i - 1]), seconds(kept[i]),
+                                      what, seconds(interval), std::round(ratio), seconds(kept[i - 1]), seconds(kept[i]),
                                       options.max_missing_triggers));
       }
       for (int64_t j = 1; j < k; ++j) {
@@ -110,8 +115,9 @@ VolumeOnsets onsets_from_triggers(std::vector<double> triggers, double repetitio
   }
   out.interpolated = static_cast<int64_t>(repaired.size());
   if (!repaired.empty()) {
-    out.warnings.push_back(fmt::format("{}: {} missing trigger{} interpolated at {}", what, repaired.size(),
-                                       repaired.size() > 1 ? "s" : "", time_list(repaired)));
+    out.warnings.push_back(fmt::format("{}: {} interpolated at {}", what,
+                                       count_of(static_cast<int64_t>(repaired.size()), "missing trigger"),
+                                       time_list(repaired)));
   }
   if (kept.size() >= 3) {
     std::vector<double> intervals;
@@ -119,7 +125,7 @@ VolumeOnsets onsets_from_triggers(std::vector<double> triggers, double repetitio
     std::nth_element(intervals.begin(), intervals.begin() + intervals.size() / 2, intervals.end());
     const double median = intervals[intervals.size() / 2];
     if (std::abs(median - repetition_time) > 0.01 * repetition_time) {
-      out.warnings.push_back(fmt::format("{}: triggers come every {:.4f} s (median) but the repetition time is {} s",
+      out.warnings.push_back(fmt::format("{}: triggers come every {:.6g} s (median) but the repetition time is {:g} s",
                                          what, median, repetition_time));
     }
   }

@@ -469,8 +469,9 @@ VolumeTriggers find_volume_triggers(const Recording& header, const std::vector<B
     if (found.times.empty()) {
       found = VolumeTriggers{std::move(times), label, source};
     } else {
-      warnings.push_back(fmt::format("'{}': trigger '{}' used; '{}' also occurs ({} times) and was ignored",
-                                     header.source, found.label, label, times.size()));
+      warnings.push_back(fmt::format("'{}': trigger '{}' used; '{}' also occurs ({}) and was ignored", header.source,
+                                     found.label, label,
+                                     times.size() == 1 ? std::string("once") : fmt::format("{} times", times.size())));
     }
   }
   if (found.times.empty()) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/plural.hpp"
 #include "io/reader_common.hpp"
 
 namespace neurobolt::io::brainvision {
@@ -310,7 +311,7 @@ Header parse_header(std::string_view bytes, const std::string& path) {
   for (std::size_t i = 0; i < seen.size(); ++i) {
     if (!seen[i]) {
       fail_field(path, fmt::format("[Channel Infos] Ch{}", i + 1),
-                 fmt::format("an entry for each of the {} channels (NumberOfChannels)", h.num_channels), "none");
+                 fmt::format("an entry for each of the {} (NumberOfChannels)", count_of(h.num_channels, "channel")), "none");
     }
   }
   return h;

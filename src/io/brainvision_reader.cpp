@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/plural.hpp"
 #include "io/brainvision_parser.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
@@ -144,29 +145,37 @@ io::OpenedRecording io::open_brainvision(const std::string& path, const ReadOpti
   const std::vector<int64_t> picked = io::select_channels(all, options, path);
   for (auto p : picked) rec.channels.push_back(all[static_cast<std::size_t>(p)]);
 
-  // Sample count: from the data file's size, which must agree with DataPoints when given.
+  // Sample count: from the data file's size, which must agree with DataPoints when given. A
+  // header-only read takes DataPoints unchecked only when there is no data file to check it with
+  // (headers shared without their signals); it never trusts it over the file's real size.
   const std::string data_path = sibling(path, h.data_file);
   const int64_t frame_bytes = h.num_channels * h.bytes_per_sample();
-  const bool data_exists = std::filesystem::is_regular_file(data_path);
+  std::error_code exists_error;
+  const bool data_exists = std::filesystem::exists(std::filesystem::symlink_status(data_path, exists_error));
   bool length_known = true;
-  if (options.header_only && h.data_points) {
+  if (options.header_only && h.data_points && !data_exists) {
     rec.num_samples = *h.data_points;
+    rec.warnings.push_back(fmt::format("data file '{}' not found: the number of samples ({}) is the header's "
+                                       "DataPoints, unchecked",
+                                       data_path, *h.data_points));
   } else if (data_exists || !options.header_only) {
     const int64_t size = io::regular_file_size(data_path);
     if (size % frame_bytes != 0) {
       io::fail_field(data_path, "file size",
-                     fmt::format("a multiple of {} bytes ({} channels x {} bytes, NumberOfChannels and BinaryFormat "
-                                 "in '{}')",
-                                 frame_bytes, h.num_channels, h.bytes_per_sample(), path),
+                     fmt::format("a multiple of {} bytes ({} x {} bytes, NumberOfChannels and BinaryFormat in '{}')",
+                                 frame_bytes, count_of(h.num_channels, "channel"), h.bytes_per_sample(), path),
                      fmt::format("{} bytes (the file is truncated or the header is wrong)", size));
     }
     rec.num_samples = size / frame_bytes;
     if (h.data_points && *h.data_points != rec.num_samples) {
-      io::fail_field(
-          data_path, "file size",
-          fmt::format("{} bytes ({} DataPoints x {} channels x {} bytes, as '{}' says)", *h.data_points * frame_bytes,
-                      *h.data_points, h.num_channels, h.bytes_per_sample(), path),
-          fmt::format("{} bytes ({} samples)", size, rec.num_samples));
+      int64_t claimed = 0;
+      const std::string claimed_bytes = __builtin_mul_overflow(*h.data_points, frame_bytes, &claimed)
+                                            ? std::string("more than 2^63")
+                                            : std::to_string(claimed);
+      io::fail_field(data_path, "file size",
+                     fmt::format("{} bytes ({} DataPoints x {} x {} bytes, as '{}' says)", claimed_bytes,
+                                 *h.data_points, count_of(h.num_channels, "channel"), h.bytes_per_sample(), path),
+                     fmt::format("{} bytes ({})", size, count_of(rec.num_samples, "sample")));
     }
     if (rec.num_samples == 0) io::fail_field(data_path, "file size", "at least one sample", "0 bytes");
   } else {
@@ -188,10 +197,9 @@ io::OpenedRecording io::open_brainvision(const std::string& path, const ReadOpti
       if (length_known && mk.position > rec.num_samples) {
         if (!options.drop_annotations_after_end) {
           io::fail_field(marker_path,
-                         fmt::format("[Marker Infos] Mk{} ('{}/{}') position", mk.number, mk.type, mk.description),
-                         fmt::format("a sample from 1 to {} (the recording's length; "
-                                     "ReadOptions::drop_annotations_after_end leaves such markers out)",
-                                     rec.num_samples),
+                         fmt::format("[Marker Infos] Mk{} ('{}/{}') position", mk.number, io::printable(mk.type),
+                                     io::printable(mk.description)),
+                         fmt::format("a sample from 1 to {} (the recording's length)", rec.num_samples),
                          std::to_string(mk.position));
         }
         if (++num_dropped <= 5) {
@@ -208,8 +216,8 @@ io::OpenedRecording io::open_brainvision(const std::string& path, const ReadOpti
       rec.annotations.push_back(std::move(a));
     }
     if (num_dropped > 0) {
-      rec.warnings.push_back(fmt::format("'{}': {} marker{} after the last sample ({}) left out: {}{}", marker_path,
-                                         num_dropped, num_dropped > 1 ? "s" : "", rec.num_samples, dropped,
+      rec.warnings.push_back(fmt::format("'{}': {} after the last sample ({}) left out: {}{}", marker_path,
+                                         count_of(num_dropped, "marker"), rec.num_samples, dropped,
                                          num_dropped > 5 ? ", ..." : ""));
     }
   }

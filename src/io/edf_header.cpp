@@ -146,7 +146,7 @@ std::string Header::format_name() const {
 }
 
 std::string Header::signal_name(std::size_t index) const {
-  return fmt::format("signal {} ('{}')", index + 1, index < signals.size() ? signals[index].label : "?");
+  return fmt::format("signal {} ('{}')", index + 1, index < signals.size() ? printable(signals[index].label) : "?");
 }
 
 int64_t required_header_bytes(std::string_view first_bytes, const std::string& path) {
@@ -316,7 +316,8 @@ Header parse_header(std::string_view bytes, int64_t file_size, const std::string
     } else {
       if (s.samples_per_record < 1) {
         fail_field(path, name + " number of samples in each data record", "at least 1 (a positive sampling rate)",
-                   fmt::format("{} (a sampling rate of 0 Hz)", s.samples_per_record));
+                   s.samples_per_record == 0 ? std::string("0 (a sampling rate of 0 Hz)")
+                                             : fmt::format("{} (a negative count)", s.samples_per_record));
       }
       if (s.digital_max <= s.digital_min) {
         fail_field(path, name + " digital maximum", fmt::format("more than the digital minimum ({})", s.digital_min),

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "core/atomic_file.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt {
@@ -115,8 +116,9 @@ void check_recording(const Recording& rec, const std::string& path) {
     throw ConfigError(fmt::format("writing '{}': channels: expected 1 to {} (EDFlib's limit), found {}", path,
                                   kMaxSignals, rec.num_channels()));
   if (rec.num_samples < 1 || static_cast<int64_t>(rec.data.size()) != rec.num_channels() * rec.num_samples)
-    throw ConfigError(fmt::format("writing '{}': data: expected {} channels x {} samples (at least 1), found {} values",
-                                  path, rec.num_channels(), rec.num_samples, rec.data.size()));
+    throw ConfigError(fmt::format("writing '{}': data: expected {} x {} (at least 1), found {}", path,
+                                  count_of(rec.num_channels(), "channel"), count_of(rec.num_samples, "sample"),
+                                  count_of(static_cast<int64_t>(rec.data.size()), "value")));
   for (const auto& c : rec.channels) {
     if (c.name.empty() || c.name.size() > 16 || !printable_ascii(c.name))
       throw ConfigError(
@@ -171,9 +173,8 @@ void write_edf(const Recording& rec, const std::string& path, const EdfWriteOpti
   const int64_t annotation_signals = std::max<int64_t>(1, (annotations + records - 1) / records);
   if (annotation_signals > kMaxAnnotationSignals)
     throw ConfigError(
-        fmt::format("writing '{}': {} annotations do not fit into {} data records (EDFlib stores at "
-                    "most {} per record)",
-                    path, annotations, records, kMaxAnnotationSignals));
+        fmt::format("writing '{}': {} do not fit into {} (EDFlib stores at most {} per record)", path,
+                    count_of(annotations, "annotation"), count_of(records, "data record"), kMaxAnnotationSignals));
 
   std::vector<double> physical_max(static_cast<std::size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/plural.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
@@ -137,7 +138,7 @@ class Fields {
     auto values = numbers(v);
     if (values.size() != 1) {
       io::fail_field(path_, fmt::format("field '{}'", name), "a number",
-                     v ? fmt::format("{} values", values.size()) : std::string("no such field"));
+                     v ? count_of(static_cast<int64_t>(values.size()), "value") : std::string("no such field"));
     }
     return values[0];
   }
@@ -164,6 +165,10 @@ ChannelType type_from_eeglab(const std::string& type, const std::string& name) {
   if (t == "stim" || t == "trigger") return ChannelType::trigger;
   return ChannelType::misc;
 }
+
+// nbchan is checked against the data; without them (a header-only read of a .set whose .fdt is
+// not there) it is bounded instead, far above any EEG system's channel count.
+constexpr int64_t kMaxUncheckedChannels = 1 << 16;
 
 int64_t positive_count(double value, const std::string& path, const char* field) {
   if (!(value >= 1) || value != std::floor(value) || value > 1e12) {
@@ -193,8 +198,11 @@ std::string data_file_path(const std::string& set_path, const std::string& name,
     warnings.push_back(fmt::format("data file '{}' named in the .set not found; read '{}'", name, fallback.string()));
     return fallback.string();
   }
-  throw IoError(
-      fmt::format("'{}': the data file is missing: tried '{}' and '{}'", set_path, named.string(), fallback.string()));
+  if (fallback == named) {
+    throw IoError(fmt::format("'{}': the data file '{}' named in field 'data' is missing", set_path, named.string()));
+  }
+  throw IoError(fmt::format("'{}': the data file is missing: tried '{}' (field 'data') and '{}'", set_path,
+                            named.string(), fallback.string()));
 }
 
 // The samples of an EEGLAB recording: an .fdt read by range, or the matrix inside the .set (kept
@@ -270,12 +278,56 @@ io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& 
   rec.sample_rate = srate;
   rec.num_samples = pnts;
 
+  // The data, checked against nbchan x pnts before anything of that size is allocated: the .fdt's
+  // size (also in a header-only read, when the file is there) or the embedded matrix's dims.
+  bool size_checked = false;
+  std::string fdt;
+  const matvar_t* data = f.get("data");
+  const bool embedded = !text(data) && is_numeric(data);
+  if (auto file = text(data)) {
+    std::vector<std::string> data_warnings;
+    try {
+      fdt = data_file_path(path, *file, data_warnings);
+    } catch (const IoError&) {
+      if (!options.header_only) throw;
+    }
+    if (!fdt.empty()) {
+      const int64_t size = io::regular_file_size(fdt);
+      if (size != values * 4) {
+        io::fail_field(
+            fdt, "file size",
+            fmt::format("{} bytes ({} x {} x float32, as '{}' says)", values * 4, count_of(nbchan, "channel"),
+                        count_of(pnts, "point"), path),
+            fmt::format("{} bytes", size));
+      }
+      size_checked = true;
+      for (auto& w : data_warnings) rec.warnings.push_back(std::move(w));
+    }
+  } else if (embedded) {
+    const std::size_t n = element_count(data);
+    if (data->rank < 2 || data->dims[0] != static_cast<std::size_t>(nbchan) || n != static_cast<std::size_t>(values)) {
+      io::fail_field(path, "field 'data'", fmt::format("a {} x {} matrix (nbchan x pnts)", nbchan, pnts),
+                     fmt::format("{} in {}", count_of(static_cast<int64_t>(n), "value"),
+                                 count_of(data->rank >= 1 ? static_cast<int64_t>(data->dims[0]) : 0, "row")));
+    }
+    size_checked = true;
+  } else if (!options.header_only) {
+    io::fail_field(path, "field 'data'", "a numeric matrix or the name of an .fdt file",
+                   data ? "another MATLAB class" : "no such field");
+  }
+  if (!size_checked && nbchan > kMaxUncheckedChannels) {
+    io::fail_field(path, "field 'nbchan'",
+                   fmt::format("at most {} channels (the data file is not there to check it against)",
+                               kMaxUncheckedChannels),
+                   std::to_string(nbchan));
+  }
+
   // Channels.
   std::vector<Channel> all(static_cast<std::size_t>(nbchan));
   const matvar_t* chanlocs = f.get("chanlocs");
   const std::size_t located = chanlocs && chanlocs->class_type == MAT_C_STRUCT ? element_count(chanlocs) : 0;
   if (located != 0 && located != static_cast<std::size_t>(nbchan)) {
-    io::fail_field(path, "field 'chanlocs'", fmt::format("{} entries (nbchan)", nbchan), std::to_string(located));
+    io::fail_field(path, "field 'chanlocs'", fmt::format("{} (nbchan)", count_of(nbchan, "entry", "entries")), std::to_string(located));
   }
   if (located == 0) rec.warnings.push_back("no chanlocs: channels are named by number");
   for (int64_t c = 0; c < nbchan; ++c) {
@@ -307,7 +359,7 @@ io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& 
       const auto latency = numbers(struct_field(events, "latency", i));
       if (latency.size() != 1 || !std::isfinite(latency[0])) {
         io::fail_field(path, fmt::format("event {} ('{}') latency", i + 1, a.label), "a sample number",
-                       latency.empty() ? std::string("none") : fmt::format("{} values", latency.size()));
+                       latency.empty() ? std::string("none") : count_of(static_cast<int64_t>(latency.size()), "value"));
       }
       a.onset = (latency[0] - 1.0) / srate;
       const auto duration = numbers(struct_field(events, "duration", i));
@@ -317,31 +369,12 @@ io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& 
   }
 
   if (!options.header_only) {
-    const matvar_t* data = f.get("data");
-    if (auto file = text(data)) {
-      const std::string fdt = data_file_path(path, *file, rec.warnings);
-      const int64_t size = io::regular_file_size(fdt);
-      const int64_t expected = nbchan * pnts * 4;
-      if (size != expected) {
-        io::fail_field(
-            fdt, "file size",
-            fmt::format("{} bytes ({} channels x {} points x float32, as '{}' says)", expected, nbchan, pnts, path),
-            fmt::format("{} bytes", size));
-      }
+    if (!fdt.empty()) {
       opened.source = std::make_unique<EeglabSource>(fdt, std::vector<float>{}, nbchan, picked);
-    } else if (is_numeric(data)) {
-      const std::size_t n = element_count(data);
-      if (data->rank < 2 || data->dims[0] != static_cast<std::size_t>(nbchan) ||
-          n != static_cast<std::size_t>(nbchan * pnts)) {
-        io::fail_field(path, "field 'data'", fmt::format("a {} x {} matrix (nbchan x pnts)", nbchan, pnts),
-                       fmt::format("{} values with {} rows", n, data->rank >= 1 ? data->dims[0] : 0));
-      }
-      const auto values = numbers(data);
-      opened.source =
-          std::make_unique<EeglabSource>(std::string(), std::vector<float>(values.begin(), values.end()), nbchan, picked);
-    } else {
-      io::fail_field(path, "field 'data'", "a numeric matrix or the name of an .fdt file",
-                     data ? "another MATLAB class" : "no such field");
+    } else if (embedded) {
+      const auto samples = numbers(data);
+      opened.source = std::make_unique<EeglabSource>(std::string(), std::vector<float>(samples.begin(), samples.end()),
+                                                     nbchan, picked);
     }
   }
 

@@ -85,7 +85,10 @@ File File::open_read(const std::string& path) {
   if (!std::filesystem::exists(path, ec)) throw IoError(fmt::format("'{}': no such file", path));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw FormatError(fmt::format("'{}': not an HDF5 file", path));
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!f.valid()) throw IoError(fmt::format("'{}': cannot open HDF5 file for reading", path));
+  if (!f.valid()) {
+    // The signature was found, so the file is readable; what HDF5 cannot open is its content.
+    throw FormatError(fmt::format("'{}': an HDF5 file that HDF5 cannot open (truncated or damaged)", path));
+  }
   return File(path, std::move(f));
 }
 
@@ -93,7 +96,12 @@ File File::create(const std::string& path) {
   silence_library_errors();
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE));
   H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
+  // The HDF5 1.8 object format lets an attribute of any size move to dense storage, so long lists
+  // (ROI and channel names, configs) fit as attributes; the 1.6 format stops at 64 KiB. HDF5 1.8
+  // and later (h5py, h5ls, MATLAB) read these files, and files written before are read unchanged.
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
+  Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
   if (!f.valid()) throw IoError(fmt::format("'{}': cannot create HDF5 file", path));
   return File(path, std::move(f));
 }

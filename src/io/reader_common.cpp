@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::io {
@@ -156,14 +157,18 @@ std::string latin1_to_utf8(std::string_view text) {
 }
 
 std::string printable(std::string_view text, std::size_t max_length) {
+  // Valid UTF-8 text keeps its non-ASCII characters ("µV", "Fp1ä"); control bytes (NUL, newline,
+  // ESC...) and bytes of invalid UTF-8 are escaped, so a message is one line shown in full.
+  const bool utf8 = is_valid_utf8(text);
   std::string out;
   for (char ch : text) {
-    if (out.size() >= max_length) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool continuation = utf8 && (c & 0xC0) == 0x80;
+    if (out.size() >= max_length && !continuation) {
       out += "...";
       break;
     }
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 32 && c < 127) {
+    if ((c >= 32 && c < 127) || (utf8 && c >= 0x80)) {
       out.push_back(ch);
     } else {
       out += fmt::format("\\x{:02x}", c);
@@ -202,7 +207,7 @@ std::vector<int64_t> select_channels(const std::vector<Channel>& channels, const
   }
   auto quoted = [](const std::vector<std::string>& names) {
     std::string out;
-    for (const auto& n : names) out += (out.empty() ? "'" : ", '") + n + "'";
+    for (const auto& n : names) out += (out.empty() ? "'" : ", '") + printable(n) + "'";
     return out;
   };
   if (!unknown.empty()) {
@@ -212,8 +217,9 @@ std::vector<int64_t> select_channels(const std::vector<Channel>& channels, const
       available.resize(12);
       available.push_back("...");
     }
-    throw ConfigError(fmt::format("'{}': channel{} {} not in the file (it has {} channels: {})", path,
-                                  unknown.size() > 1 ? "s" : "", quoted(unknown), channels.size(), quoted(available)));
+    throw ConfigError(fmt::format("'{}': channel{} {} not in the file (it has {}: {})", path,
+                                  unknown.size() > 1 ? "s" : "", quoted(unknown),
+                                  count_of(static_cast<int64_t>(channels.size()), "channel"), quoted(available)));
   }
   if (!ambiguous.empty()) {
     throw ConfigError(fmt::format("'{}': channel name{} {} occur more than once in the file", path,
@@ -266,7 +272,9 @@ void check_samples(const Recording& recording, const ValidationRules& rules) {
       const float* x = recording.channel_data(c);
       for (int64_t s = 0; s < held; ++s) {
         if (!std::isfinite(x[s])) {
-          fail_field(path, fmt::format("channel '{}' sample {}", recording.channels[c].name, recording.data_first + s + 1),
+          fail_field(path,
+                     fmt::format("channel '{}' sample {}", printable(recording.channels[c].name),
+                                 recording.data_first + s + 1),
                      "a finite value",
                      std::isnan(x[s]) ? "NaN" : (x[s] > 0 ? "+Inf" : "-Inf"));
         }
@@ -280,7 +288,7 @@ void validate_recording(Recording& recording, const ValidationRules& rules) {
   if (recording.channels.empty()) {
     if (!rules.allow_no_channels) fail_format(path, "no signal channels");
   } else if (!(std::isfinite(recording.sample_rate) && recording.sample_rate > 0)) {
-    fail_field(path, "sampling rate", "a positive number of Hz", fmt::format("{} Hz", recording.sample_rate));
+    fail_field(path, "sampling rate", "a positive number of Hz", fmt::format("{:g} Hz", recording.sample_rate));
   }
   if (recording.num_samples < 0)
     fail_field(path, "number of samples", "at least 0", std::to_string(recording.num_samples));
@@ -297,18 +305,15 @@ void validate_recording(Recording& recording, const ValidationRules& rules) {
   for (auto& a : recording.annotations) {
     if (!std::isfinite(a.onset) || !std::isfinite(a.duration) || a.duration < 0) {
       fail_field(path, fmt::format("annotation '{}'", printable(a.label)), "a finite onset and duration >= 0",
-                 fmt::format("onset {} s, duration {} s", a.onset, a.duration));
+                 fmt::format("onset {:g} s, duration {:g} s", a.onset, a.duration));
     }
     if (has_timeline && a.onset > end + tolerance) {
       if (!rules.drop_after_end) {
         fail_field(path, fmt::format("annotation '{}' onset", printable(a.label)),
-                   fmt::format("at most {} s (the end of the recording; ReadOptions::drop_annotations_after_end "
-                               "leaves such annotations out)",
-                               end),
-                   fmt::format("{} s", a.onset));
+                   fmt::format("at most {:g} s (the end of the recording)", end), fmt::format("{:g} s", a.onset));
       }
       if (++num_dropped <= 5)
-        dropped += fmt::format("{}'{}' at {} s", dropped.empty() ? "" : ", ", printable(a.label), a.onset);
+        dropped += fmt::format("{}'{}' at {:g} s", dropped.empty() ? "" : ", ", printable(a.label), a.onset);
       continue;
     }
     if (a.onset < -tolerance) ++before_start;
@@ -316,13 +321,13 @@ void validate_recording(Recording& recording, const ValidationRules& rules) {
   }
   recording.annotations = std::move(kept);
   if (num_dropped > 0) {
-    recording.warnings.push_back(fmt::format("{} annotation{} after the end of the recording ({} s) left out: {}{}",
-                                             num_dropped, num_dropped > 1 ? "s" : "", end, dropped,
+    recording.warnings.push_back(fmt::format("{} after the end of the recording ({:g} s) left out: {}{}",
+                                             count_of(num_dropped, "annotation"), end, dropped,
                                              num_dropped > 5 ? ", ..." : ""));
   }
   if (before_start > 0) {
-    recording.warnings.push_back(fmt::format("{} annotation{} before the first sample (negative onset)", before_start,
-                                             before_start > 1 ? "s" : ""));
+    recording.warnings.push_back(
+        fmt::format("{} before the first sample (negative onset)", count_of(before_start, "annotation")));
   }
 }
 

@@ -51,7 +51,8 @@ std::string_view trim(std::string_view text);
 std::string lowercase(std::string_view text);
 bool is_valid_utf8(std::string_view text);
 std::string latin1_to_utf8(std::string_view text);
-// Text with non-printable bytes escaped (\xNN), cut to `max_length` characters, for messages.
+// Names and text quoted in messages: control bytes and invalid UTF-8 escaped (\xNN), valid UTF-8
+// kept, cut to about `max_length` bytes. Every reader quotes names from a file through this.
 std::string printable(std::string_view text, std::size_t max_length = 60);
 
 // Indices of the channels to load, in the order requested (all, in file order, when

@@ -37,9 +37,71 @@ class Checker {
   std::string source_;
 };
 
+// Upper bounds on the sizes a config declares, checked before any product of them is formed or
+// anything is allocated: each far above the reference model's (shown in parentheses) and below
+// what would overflow or exhaust memory. A config from a file (or a checkpoint) is untrusted.
+constexpr int64_t kMaxWindowSamples = 1 << 24;  // window_samples, patch_size, base_window (3200)
+constexpr int64_t kMaxWidth = 1 << 16;          // embed_dim, conv_channels, dim_head (200, 8, 25)
+constexpr int64_t kMaxDepth = 1024;             // temporal.depth, spectral.depth (12, 4)
+constexpr int64_t kMaxHeads = 1024;             // temporal.heads, spectral.heads (10, 8)
+constexpr int64_t kMaxTable = 1 << 20;          // max_patches, vocabulary_rows, max_positions (16, 129, 1000)
+constexpr double kMaxMultiplier = 64;           // temporal.mlp_ratio, spectral.ff_mult (4, 4)
+constexpr int64_t kMaxRois = 1 << 20;           // outputs (1; an atlas has at most thousands)
+constexpr double kMaxParameters = 1 << 30;      // about 4 GiB of float32 weights (the reference: 5.4 M)
+
+// Parameters and buffers a config builds, over-estimated, to refuse a model that cannot fit before
+// LibTorch tries to allocate it.
+double estimated_parameters(const ModelConfig& c) {
+  const double d = static_cast<double>(c.embed_dim);
+  const auto& t = c.temporal;
+  const auto& s = c.spectral;
+  const double temporal_block = d * d * (4.0 + 2.0 * t.mlp_ratio) + 16.0 * d;
+  const double temporal = static_cast<double>(t.depth) * temporal_block +
+                          static_cast<double>(t.max_patches + t.vocabulary_rows + 1) * d +
+                          static_cast<double>(t.conv_channels) * static_cast<double>(t.conv_channels) * 8.0;
+  const double inner = static_cast<double>(s.heads) * static_cast<double>(s.dim_head);
+  const double spectral_layer = 4.0 * d * inner + 2.0 * d * d * static_cast<double>(s.ff_mult) + 16.0 * d;
+  double windows = 0;
+  for (int64_t n = 0; n < s.scales; ++n) {
+    const double window = static_cast<double>(s.base_window << n);
+    const double frames = static_cast<double>(c.window_samples) / window;
+    windows += (window / 2 + 1) * d + frames * static_cast<double>(c.spectral_tokens()) + d;
+  }
+  const double spectral = static_cast<double>(s.depth) * spectral_layer + windows +
+                          static_cast<double>(s.max_positions) * d +
+                          static_cast<double>(c.num_channels() + 1) * d;
+  const double head = (d + 1) * static_cast<double>(c.num_rois());
+  return temporal + spectral + head;
+}
+
+void check_bounds(const ModelConfig& c, const Checker& check) {
+  auto at_most = [&](int64_t v, int64_t bound, const char* key) {
+    check.require(v <= bound, key, fmt::format("at most {}", bound), fmt::format("{}", v));
+  };
+  at_most(c.window_samples, kMaxWindowSamples, "window_samples");
+  at_most(c.patch_size, kMaxWindowSamples, "patch_size");
+  at_most(c.embed_dim, kMaxWidth, "embed_dim");
+  at_most(c.temporal.depth, kMaxDepth, "temporal.depth");
+  at_most(c.temporal.heads, kMaxHeads, "temporal.heads");
+  check.require(c.temporal.mlp_ratio <= kMaxMultiplier, "temporal.mlp_ratio", fmt::format("at most {:g}", kMaxMultiplier),
+                fmt::format("{:g}", c.temporal.mlp_ratio));
+  at_most(c.temporal.conv_channels, kMaxWidth, "temporal.conv_channels");
+  at_most(c.temporal.conv_groups, kMaxWidth, "temporal.conv_groups");
+  at_most(c.temporal.max_patches, kMaxTable, "temporal.max_patches");
+  at_most(c.temporal.vocabulary_rows, kMaxTable, "temporal.vocabulary_rows");
+  at_most(c.spectral.base_window, kMaxWindowSamples, "spectral.base_window");
+  at_most(c.spectral.depth, kMaxDepth, "spectral.depth");
+  at_most(c.spectral.heads, kMaxHeads, "spectral.heads");
+  at_most(c.spectral.dim_head, kMaxWidth, "spectral.dim_head");
+  at_most(c.spectral.ff_mult, static_cast<int64_t>(kMaxMultiplier), "spectral.ff_mult");
+  at_most(c.spectral.max_positions, kMaxTable, "spectral.max_positions");
+  check.require(c.num_rois() <= kMaxRois, "rois", fmt::format("at most {} ROIs", kMaxRois), fmt::format("{}", c.num_rois()));
+}
+
 void validate_config(const ModelConfig& c, const std::string& source) {
   const Checker check(source);
   check.require(!c.name.empty(), "name", "a non-empty string", "\"\"");
+  check_bounds(c, check);
   check.positive(c.sample_rate, "sample_rate");
   check.positive(c.window_samples, "window_samples");
   check.positive(c.patch_size, "patch_size");
@@ -135,6 +197,10 @@ void validate_config(const ModelConfig& c, const std::string& source) {
     check.require(!roi.empty(), "rois", "non-empty names", "an empty name");
     check.require(roi_seen.insert(roi).second, "rois", "unique names", fmt::format("'{}' twice", roi));
   }
+  const double parameters = estimated_parameters(c);
+  check.require(parameters <= kMaxParameters, "embed_dim, depth, heads, widths and table sizes together",
+                fmt::format("a model of at most {:.3g} parameters", kMaxParameters),
+                fmt::format("about {:.3g} parameters", parameters));
 }
 
 }  // namespace
@@ -169,7 +235,9 @@ ModelConfig ModelConfig::from_json(const std::string& json_text, const std::stri
   int64_t num_rois = -1;
   top.number("num_rois", num_rois);
   if (num_rois != -1) {
-    if (num_rois < 1) top.fail("num_rois", "a positive integer", fmt::format("{}", num_rois));
+    if (num_rois < 1 || num_rois > kMaxRois) {
+      top.fail("num_rois", fmt::format("an integer from 1 to {}", kMaxRois), fmt::format("{}", num_rois));
+    }
     if (!top.has("rois")) {
       c.rois = default_roi_names(num_rois);
     } else if (static_cast<int64_t>(c.rois.size()) != num_rois) {
@@ -218,9 +286,30 @@ ModelConfig ModelConfig::from_json(const std::string& json_text, const std::stri
 ModelConfig ModelConfig::from_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(fmt::format("cannot open config file '{}'", path));
+  constexpr std::streamoff kMaxConfigBytes = 64 << 20;  // a config with a million ROI names is ~20 MB
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > kMaxConfigBytes) {
+    throw FormatError(fmt::format("'{}': file size: expected at most {} MiB for a model config JSON, found {} bytes",
+                                  path, kMaxConfigBytes >> 20, size));
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return from_json(buffer.str(), path);
+  const std::string text = buffer.str();
+  // A file the checkpoint reader did not take: say what it is rather than how JSON fails on it.
+  static constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
+  if (text.compare(0, 8, kHdf5Signature, 8) == 0) {
+    throw FormatError(fmt::format("'{}': an HDF5 file that is not a readable neurobolt checkpoint (truncated, or "
+                                  "written by another program); expected a neurobolt checkpoint or a model config "
+                                  "JSON",
+                                  path));
+  }
+  if (text.find('\0') != std::string::npos) {
+    throw FormatError(fmt::format("'{}': a binary file; expected a neurobolt checkpoint (.h5) or a model config JSON",
+                                  path));
+  }
+  return from_json(text, path);
 }
 
 std::string ModelConfig::to_json(int indent) const {

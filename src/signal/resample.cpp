@@ -45,38 +45,40 @@ std::vector<double> kaiser_lowpass(int64_t numtaps, double cutoff, double beta) 
 
 int64_t whole_millihertz(double rate, const char* field) {
   if (!std::isfinite(rate) || rate <= 0.0)
-    throw ConfigError(fmt::format("resample: {} must be a positive number of Hz, found {}", field, rate));
+    throw ConfigError(fmt::format("resampling: {}: expected a positive number of Hz, found {:g}", field, rate));
   const double scaled = rate * 1000.0;
   const double rounded = std::round(scaled);
   if (std::abs(scaled - rounded) > 1e-9 * std::max(1.0, rounded) || rounded > 1e15)
     throw ConfigError(
-        fmt::format("resample: {} must be a whole number of millihertz, found {} Hz", field, rate));
+        fmt::format("resampling: {}: expected a whole number of millihertz, found {:.10g} Hz", field, rate));
   return static_cast<int64_t>(rounded);
 }
 
 }  // namespace
 
 ResampleRatio resample_ratio(double from_rate, double to_rate) {
-  const int64_t from = whole_millihertz(from_rate, "from_rate");
-  const int64_t to = whole_millihertz(to_rate, "to_rate");
+  const int64_t from = whole_millihertz(from_rate, "source sampling rate");
+  const int64_t to = whole_millihertz(to_rate, "target sampling rate");
   const int64_t g = std::gcd(from, to);
   ResampleRatio ratio{to / g, from / g};
   if (std::max(ratio.up, ratio.down) > kMaxRatioTerm)
     throw ConfigError(fmt::format(
-        "resample: {} Hz -> {} Hz needs up/down = {}/{}; expected both terms <= {} (choose rates "
+        "resampling {:g} Hz -> {:g} Hz needs up/down = {}/{}; expected both terms <= {} (choose rates "
         "with a simpler ratio)",
         from_rate, to_rate, ratio.up, ratio.down, kMaxRatioTerm));
   return ratio;
 }
 
 PolyphaseResampler::PolyphaseResampler(int64_t up, int64_t down) {
-  if (up < 1) throw ConfigError(fmt::format("resample_poly: up must be >= 1, found {}", up));
-  if (down < 1) throw ConfigError(fmt::format("resample_poly: down must be >= 1, found {}", down));
+  if (up < 1) throw ConfigError(fmt::format("resampling: upsampling factor: expected an integer >= 1, found {}", up));
+  if (down < 1) {
+    throw ConfigError(fmt::format("resampling: downsampling factor: expected an integer >= 1, found {}", down));
+  }
   const int64_t g = std::gcd(up, down);
   up_ = up / g;
   down_ = down / g;
   if (std::max(up_, down_) > kMaxRatioTerm)
-    throw ConfigError(fmt::format("resample_poly: up/down = {}/{} in lowest terms; expected both terms <= {}",
+    throw ConfigError(fmt::format("resampling: up/down = {}/{} in lowest terms; expected both terms <= {}",
                                   up_, down_, kMaxRatioTerm));
   if (up_ == 1 && down_ == 1) return;
 

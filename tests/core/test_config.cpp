@@ -98,3 +98,45 @@ TEST_CASE("channel names map to the LaBraM position vocabulary", "[config][chann
   CHECK_FALSE(position_index("EOG").has_value());
   CHECK(normalize_channel_name(" Cz..") == "CZ");
 }
+
+TEST_CASE("config sizes have upper bounds, checked before anything is allocated", "[config]") {
+  const std::string base = builtin_config("neurobolt-tiny").to_json();
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    auto s = base;
+    auto pos = s.find(from);
+    REQUIRE(pos != std::string::npos);
+    return s.replace(pos, from.size(), to);
+  };
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"depth\": 2", "\"depth\": 1000000000"), "c.json"),
+                    "c.json: key 'temporal.depth': expected at most 1024, found 1000000000");
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"max_positions\": 1000", "\"max_positions\": 4000000000000"), "c.json"),
+                    "c.json: key 'spectral.max_positions': expected at most 1048576, found 4000000000000");
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"ff_mult\": 2", "\"ff_mult\": 100000"), "c.json"),
+                    Catch::Contains("'spectral.ff_mult': expected at most 64"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"embed_dim\": 50", "\"embed_dim\": 9000000000"), "c.json"),
+                    Catch::Contains("'embed_dim': expected at most 65536"));
+  // Each size within its bound, together too large: refused by the parameter estimate.
+  auto big = builtin_config("neurobolt-base");
+  big.temporal.depth = 1024;
+  big.temporal.mlp_ratio = 64;
+  CHECK_THROWS_WITH(big.validate(), Catch::Contains("expected a model of at most 1.07e+09 parameters"));
+  CHECK_THROWS_WITH(ModelConfig::from_json(R"({"name": "x", "num_rois": 100000000000})", "c.json"),
+                    Catch::Contains("key 'num_rois': expected an integer from 1 to 1048576"));
+  // 100000 ROIs (a fine atlas) stay allowed.
+  auto many = builtin_config("neurobolt-tiny");
+  many.rois = default_roi_names(100000);
+  CHECK_NOTHROW(many.validate());
+}
+
+TEST_CASE("a model file that is HDF5 or binary is named as such, not as broken JSON", "[config]") {
+  test::TempDir dir;
+  const auto h5 = (dir / "cut.h5").string();
+  std::ofstream(h5, std::ios::binary) << std::string("\x89HDF\r\n\x1a\n\0\0\0\0", 12);
+  CHECK_THROWS_AS(ModelConfig::from_file(h5), FormatError);
+  CHECK_THROWS_WITH(ModelConfig::from_file(h5),
+                    "'" + h5 + "': an HDF5 file that is not a readable neurobolt checkpoint (truncated, or written "
+                    "by another program); expected a neurobolt checkpoint or a model config JSON");
+  const auto bin = (dir / "x.bin").string();
+  std::ofstream(bin, std::ios::binary) << std::string("PK\3\4\0\0", 6);
+  CHECK_THROWS_WITH(ModelConfig::from_file(bin), Catch::Contains("a binary file; expected a neurobolt checkpoint"));
+}

@@ -200,6 +200,12 @@ TEST_CASE("Trigger rules: duplicates, irregular intervals, long gaps, dummy scan
   std::vector<double> gap{1, 3, 5, 15, 17};
   CHECK_THAT(error_of<FormatError>([&] { onsets_from_triggers(gap, 2.0, 9, defaults, what); }),
              Contains("10.000 s (5 TRs) without a trigger between 5.000 s and 15.000 s"));
+  // A corrupt trigger time far in the future is printed short, not as its 300 digits.
+  std::vector<double> far{1, 3, 5, 1e300};
+  const auto far_error = error_of<FormatError>([&] { onsets_from_triggers(far, 2.0, 4, defaults, what); });
+  CHECK_THAT(far_error, Contains("irregular interval of 1e+300 s between the triggers at 5.000 s and 1e+300 s"));
+  CHECK(far_error.size() < 300);
+
   OnsetOptions lenient;
   lenient.max_missing_triggers = 4;
   const auto repaired = onsets_from_triggers(gap, 2.0, 9, lenient, what);

@@ -304,7 +304,7 @@ TEST_CASE("Volume triggers: annotations first, then events; defaults warn about 
   CHECK(found.label == "R128");
   CHECK(found.source == "EEG annotations");
   REQUIRE(warnings.size() == 1);
-  CHECK_THAT(warnings[0], Contains("'Scan Start' also occurs (1 times)"));
+  CHECK_THAT(warnings[0], Contains("'Scan Start' also occurs (once)"));
 
   warnings.clear();
   const std::vector<BidsEvent> events{{5.0, 0, "volume", ""}, {7.0, 0, "volume", ""}};

@@ -2,6 +2,7 @@
 // a sampling rate of 0, events after the end) each give an error that names the file and the
 // field, never a crash; and copies rewritten into the other supported layouts (big-endian,
 // VECTORIZED, INT_32, EEGLAB v7.3 with embedded data) read back the same samples.
+#include <fmt/format.h>
 #include <matio.h>
 
 #include <algorithm>
@@ -12,6 +13,10 @@
 #include <functional>
 #include <limits>
 
+#include "core/atomic_file.hpp"
+#include "core/plural.hpp"
+#include "io/h5.hpp"
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 #include "test_support.hpp"
@@ -286,6 +291,7 @@ struct SetSpec {
   std::string fdt;
   std::vector<std::pair<std::string, double>> events;  // type, latency
   double numeric_event_type = 0;                       // an extra event with a numeric type when > 0
+  bool chanlocs = true;  // false: no chanlocs field content (channels named by number)
   mat_ft version = MAT_FT_MAT5;
   matio_compression compression = MAT_COMPRESSION_NONE;  // ZLIB with MAT5: what MATLAB's -v7 writes
 };
@@ -320,7 +326,7 @@ void write_set(const std::string& path, const SetSpec& spec) {
         Mat_VarCreate(nullptr, MAT_C_SINGLE, MAT_T_SINGLE, 2, dims, const_cast<float*>(spec.data.data()), 0));
   }
   const char* chan_fields[] = {"labels", "type"};
-  size_t nchan[2] = {1, static_cast<size_t>(spec.nbchan)};
+  size_t nchan[2] = {1, spec.chanlocs ? static_cast<size_t>(spec.nbchan) : 0};
   matvar_t* chanlocs = Mat_VarCreateStruct(nullptr, 2, nchan, chan_fields, 2);
   for (size_t c = 0; c < nchan[1]; ++c) {
     Mat_VarSetStructFieldByName(chanlocs, "labels", c, text_var(c == 1 ? "VEOG" : "Cz" + std::to_string(c)));
@@ -444,4 +450,170 @@ TEST_CASE("EEGLAB .fdt that disagrees with the .set, or holds NaN, is refused", 
   CHECK(renamed.num_samples == 30504);
   REQUIRE(renamed.warnings.size() == 1);
   CHECK_THAT(renamed.warnings[0], Catch::Contains("renamed.fdt"));
+}
+
+// Issue 13: sizes a header claims are checked against the file before anything of that size is
+// allocated; names from files are quoted printable; counts are in words that agree.
+
+TEST_CASE("a BrainVision DataPoints far beyond the data file is refused in a header-only read", "[io][brainvision]") {
+  TempDir dir;
+  const auto src = real("brainvision/mne_test");
+  std::string header = neurobolt::test::read_bytes(src / "testv2.vhdr");
+  replace_once(header, "DataPoints=7900", "DataPoints=4000000000000000000");
+  put(dir, "testv2.vmrk", neurobolt::test::read_bytes(src / "test.vmrk"));
+  put(dir, "test.eeg", neurobolt::test::read_bytes(src / "test.eeg"));
+  const auto path = put(dir, "testv2.vhdr", header);
+  ReadOptions head;
+  head.header_only = true;
+  std::string message;
+  try {
+    neurobolt::read_recording(path, head);
+  } catch (const neurobolt::FormatError& e) {
+    message = e.what();
+  }
+  CHECK_THAT(message, Catch::Contains("test.eeg") && Catch::Contains("file size") &&
+                          Catch::Contains("more than 2^63 bytes (4000000000000000000 DataPoints x 32 channels") &&
+                          Catch::Contains("found 505600 bytes (7900 samples)"));
+  // Without the data file the header's DataPoints is all there is: taken, with a warning.
+  std::filesystem::remove(dir / "test.eeg");
+  const Recording r = neurobolt::read_recording(path, head);
+  CHECK(r.num_samples == 4000000000000000000);
+  REQUIRE_FALSE(r.warnings.empty());
+  CHECK_THAT(r.warnings.back(), Catch::Contains("not found") && Catch::Contains("unchecked"));
+}
+
+TEST_CASE("EEGLAB nbchan and pnts are checked against the data before channels are allocated", "[io][eeglab]") {
+  TempDir dir;
+  const auto path = (dir / "huge.set").string();
+  SetSpec spec;
+  spec.nbchan = 1e9;
+  spec.pnts = 1000;
+  spec.chanlocs = false;
+  spec.fdt = "huge.fdt";
+  write_set(path, spec);
+  put(dir, "huge.fdt", std::string(40, '\0'));
+  ReadOptions head;
+  head.header_only = true;
+  for (const auto& options : {ReadOptions{}, head}) {
+    std::string message;
+    try {
+      neurobolt::read_eeglab(path, options);
+    } catch (const neurobolt::FormatError& e) {
+      message = e.what();
+    }
+    CHECK_THAT(message, Catch::Contains("huge.fdt': file size: expected 4000000000000 bytes (1000000000 channels x "
+                                        "1000 points") &&
+                            Catch::Contains("found 40 bytes"));
+  }
+  // Header-only without the .fdt: nbchan has a documented bound instead.
+  std::filesystem::remove(dir / "huge.fdt");
+  std::string message;
+  try {
+    neurobolt::read_eeglab(path, head);
+  } catch (const neurobolt::FormatError& e) {
+    message = e.what();
+  }
+  CHECK_THAT(message, Catch::Contains("field 'nbchan': expected at most 65536 channels") &&
+                          Catch::Contains("found 1000000000"));
+  // The full read names the missing file once.
+  CHECK(error_of([&] { neurobolt::read_eeglab(path); }) ==
+        fmt::format("'{}': the data file '{}' named in field 'data' is missing", path, (dir / "huge.fdt").string()));
+
+  // Embedded data whose dims disagree: counted in words that agree with the number.
+  SetSpec one;
+  one.nbchan = 1;
+  one.pnts = 3;
+  one.data = {7.0f};
+  write_set(path, one);
+  CHECK_THAT(error_of([&] { neurobolt::read_eeglab(path); }),
+             Catch::Contains("field 'data': expected a 1 x 3 matrix (nbchan x pnts), found 1 value in 1 row"));
+}
+
+TEST_CASE("EDF labels with control bytes are escaped in messages; negative sample counts say so", "[io][edf]") {
+  TempDir dir;
+  std::string edf = neurobolt::test::read_bytes(real("edf/eeglab_test.edf"));
+  const int ns = std::stoi(edf.substr(252, 4));
+  std::string bad = edf;
+  bad[256] = 'A';
+  bad[257] = '\0';
+  bad[258] = 'B';
+  set_field(bad, 256 + ns * 216, 8, "-256");
+  const auto path = put(dir, "nul.edf", bad);
+  CHECK_THAT(error_of([&] { neurobolt::read_edf(path); }),
+             Catch::Contains("signal 1 ('A\\x00B") &&
+                 Catch::Contains("number of samples in each data record: expected at least 1 (a positive sampling "
+                                 "rate), found -256 (a negative count)"));
+  set_field(bad, 256 + ns * 216, 8, "0");
+  put(dir, "nul.edf", bad);
+  CHECK_THAT(error_of([&] { neurobolt::read_edf(path); }), Catch::Contains("found 0 (a sampling rate of 0 Hz)"));
+}
+
+TEST_CASE("printable escapes control bytes and invalid UTF-8 and keeps valid UTF-8", "[io]") {
+  using neurobolt::io::printable;
+  CHECK(printable(std::string("Fp1\0x", 5)) == "Fp1\\x00x");
+  CHECK(printable("a\nb\x1b") == "a\\x0ab\\x1b");
+  CHECK(printable("\xC2\xB5V Fp1\xC3\xA4") == "\xC2\xB5V Fp1\xC3\xA4");
+  CHECK(printable("latin\xE4") == "latin\\xe4");
+  CHECK(printable(std::string(100, 'x'), 10) == std::string(10, 'x') + "...");
+}
+
+TEST_CASE("count_of: counts in messages agree with their noun", "[core]") {
+  CHECK(neurobolt::count_of(1, "ROI") == "1 ROI");
+  CHECK(neurobolt::count_of(3, "ROI") == "3 ROIs");
+  CHECK(neurobolt::count_of(0, "value") == "0 values");
+  CHECK(neurobolt::count_of(1, "entry", "entries") == "1 entry");
+  CHECK(neurobolt::count_of(2, "entry", "entries") == "2 entries");
+}
+
+TEST_CASE("an output path holding a dangling symlink exists; temporary files are created exclusively", "[core]") {
+  TempDir dir;
+  const auto link = dir / "out.h5";
+  std::filesystem::create_symlink(dir / "nowhere", link);
+  CHECK_THROWS_AS(neurobolt::detail::check_writable_output(link, false), neurobolt::IoError);
+  CHECK_THAT(error_of([&] { neurobolt::detail::AtomicOutput out(link, false); }),
+             Catch::Contains("already exists (use --force to overwrite)"));
+  {
+    neurobolt::detail::AtomicOutput out(link, true);
+    CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(out.temp_path())));
+    std::ofstream(out.temp_path()) << "new";
+    out.commit();
+  }
+  // --force replaces the link itself; its (missing) target is never created.
+  CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(link)));
+  CHECK_FALSE(std::filesystem::exists(dir / "nowhere"));
+}
+
+TEST_CASE("HDF5 attributes beyond 64 KiB (3000 ROI names) are written and read back", "[io][h5]") {
+  TempDir dir;
+  std::string names = "[";
+  for (int i = 0; i < 3000; ++i) names += fmt::format("{}\"Left-Hemisphere-ROI-{:04d}\"", i ? "," : "", i);
+  names += "]";
+  REQUIRE(names.size() > 65536);
+  const auto path = (dir / "long.h5").string();
+  {
+    auto file = neurobolt::h5::File::create(path);
+    file.set_attribute("/", "roi_names", names);
+    file.create_group("/g");
+    file.set_attribute("/g", "config", names + names);
+  }
+  const auto file = neurobolt::h5::File::open_read(path);
+  CHECK(file.string_attribute("/", "roi_names") == names);
+  CHECK(file.string_attribute("/g", "config") == names + names);
+
+  // A file written in the old (HDF5 1.6 object) layout is read as before.
+  const auto old_path = (dir / "old.h5").string();
+  {
+    const hid_t f = H5Fcreate(old_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 7);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attr = H5Acreate2(f, "format", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(attr, type, "old-one");
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(f);
+  }
+  CHECK(neurobolt::h5::File::open_read(old_path).string_attribute("/", "format") == "old-one");
 }

@@ -175,12 +175,14 @@ TEST_CASE("resampling in pieces gives the whole signal's outputs bit for bit", "
 
 TEST_CASE("resampling rejects invalid factors and rates", "[signal]") {
   const std::vector<double> x(100, 1.0);
-  CHECK(config_error_message([&] { resample_poly(x, 0, 5); }) == "resample_poly: up must be >= 1, found 0");
-  CHECK(config_error_message([&] { resample_poly(x, 2, -1); }) == "resample_poly: down must be >= 1, found -1");
+  CHECK(config_error_message([&] { resample_poly(x, 0, 5); }) ==
+        "resampling: upsampling factor: expected an integer >= 1, found 0");
+  CHECK(config_error_message([&] { resample_poly(x, 2, -1); }) ==
+        "resampling: downsampling factor: expected an integer >= 1, found -1");
   CHECK(config_error_message([&] { resample(x, 0.0, 200.0); }) ==
-        "resample: from_rate must be a positive number of Hz, found 0");
+        "resampling: source sampling rate: expected a positive number of Hz, found 0");
   CHECK(config_error_message([&] { resample(x, 5000.0, 199.9999); }) ==
-        "resample: to_rate must be a whole number of millihertz, found 199.9999 Hz");
+        "resampling: target sampling rate: expected a whole number of millihertz, found 199.9999 Hz");
   CHECK_THAT(config_error_message([&] { resample(x, 5000.0, 199.999); }),
              Catch::Contains("needs up/down = 199999/5000000"));
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "io/h5.hpp"
@@ -247,4 +248,46 @@ TEST_CASE("convert_pth writes a checkpoint with provenance and refuses to overwr
   CHECK(meta["imported_from"]["file"] == "neurobolt_micro_training.pth");
   CHECK(meta["imported_from"]["state_dict_under"] == "model");
   CHECK_THROWS_AS(convert_pth((kPthDir / "neurobolt_micro_training.pth").string(), out, options, false), IoError);
+}
+
+TEST_CASE("a checkpoint with 3000 ROI names (a config beyond 64 KiB) is written and read back", "[checkpoint]") {
+  test::TempDir dir;
+  auto config = micro_config();
+  config.rois.clear();
+  for (int i = 0; i < 3000; ++i) config.rois.push_back(fmt::format("Left-Hemisphere-Parcel-{:04d}", i));
+  REQUIRE(config.to_json().size() > 65536);
+  torch::manual_seed(3);
+  NeuroBOLT model(config);
+  const auto path = (dir / "atlas.h5").string();
+  save_checkpoint(*model, path, false, R"({"note": "3000 ROIs"})");
+  CHECK(read_checkpoint_config(path) == config);
+  auto loaded = load_checkpoint(path);
+  CHECK(loaded->config().rois.size() == 3000);
+  check_equal_weights(*model, *loaded);
+}
+
+TEST_CASE("a checkpoint dataset whose shape disagrees with the config is reported, not allocated", "[checkpoint]") {
+  test::TempDir dir;
+  auto model = micro_model(5);
+  const auto path = (dir / "inflated.h5").string();
+  save_checkpoint(*model, path, false);
+  {
+    // Replace head.bias by a chunked dataset of 2^40 elements: a few bytes on disk, 4 TiB if read.
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    REQUIRE(H5Ldelete(f, "/model/head.bias", H5P_DEFAULT) >= 0);
+    const hsize_t dims[1] = {hsize_t{1} << 40}, chunk[1] = {1024};
+    const hid_t space = H5Screate_simple(1, dims, nullptr);
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    const hid_t ds = H5Dcreate2(f, "/model/head.bias", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(ds >= 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+  }
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("inflated.h5") &&
+                                               Catch::Contains("1 with another shape or dtype") &&
+                                               Catch::Contains("head.bias: checkpoint float [1099511627776]"));
 }
