@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "neurobolt/bids.hpp"
+#include "neurobolt/hash.hpp"  // sha256_file, used for the checkpoint identity in sidecars
 
 namespace neurobolt {
 
@@ -126,7 +127,5 @@ std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inp
 InferSummary run_inference(const std::string& checkpoint, const std::vector<std::string>& inputs,
                            const InferOptions& options, const InferCallbacks& callbacks = {});
 
-// Hex SHA-256 of a file's bytes (checkpoint identity in the sidecars). IoError when unreadable.
-std::string sha256_file(const std::string& path);
 
 }  // namespace neurobolt

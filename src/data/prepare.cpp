@@ -18,6 +18,7 @@
 #include "data/h5_tables.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/hash.hpp"
 #include "neurobolt/montage.hpp"
 #include "neurobolt/preprocess.hpp"
 #include "neurobolt/recording.hpp"
@@ -63,7 +64,40 @@ std::string absolute_path(const std::string& path) {
   return ec ? path : p.string();
 }
 
-json file_record(const std::string& path) {
+// What an existing output of ours says it was made from (all empty when there is none).
+struct PreviousOutput {
+  bool exists = false;
+  std::string fingerprint, version;
+  json parameters = json::object();
+  std::map<std::string, json> files;  // absolute path -> its record (size, mtime_ns, sha256)
+};
+
+PreviousOutput read_previous_output(const std::string& output) {
+  PreviousOutput previous;
+  std::error_code ec;
+  previous.exists = fs::exists(fs::symlink_status(output, ec));
+  if (!previous.exists) return previous;
+  try {
+    const auto file = h5::File::open_read(output);
+    if (file.has_attribute("/", "fingerprint")) previous.fingerprint = file.string_attribute("/", "fingerprint");
+    if (file.has_attribute("/", "parameters")) previous.parameters = json::parse(file.string_attribute("/", "parameters"));
+    if (file.has_attribute("/", "provenance")) {
+      const json provenance = json::parse(file.string_attribute("/", "provenance"));
+      previous.version = provenance.value("neurobolt_version", std::string());
+      for (const auto& run : provenance.value("runs", json::array()))
+        for (const auto& f : run.value("files", json::array()))
+          if (f.contains("path") && f["path"].is_string()) previous.files[f["path"].get<std::string>()] = f;
+    }
+  } catch (const std::exception&) {
+    // Not ours or unreadable: nothing to reuse (whether it may be replaced is decided later).
+  }
+  return previous;
+}
+
+// A file's record: path, size, modification time and the SHA-256 of its bytes. The hash of an
+// input the previous output recorded with the same size and modification time is reused, so an
+// up-to-date check reads only files that were touched.
+json file_record(const std::string& path, const PreviousOutput& previous) {
   struct stat st {};
   json record{{"path", absolute_path(path)}};
   if (::stat(path.c_str(), &st) != 0) {
@@ -77,7 +111,43 @@ json file_record(const std::string& path) {
   gmtime_r(&st.st_mtim.tv_sec, &tm);
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   record["modified"] = text;
+  const auto known = previous.files.find(record["path"].get<std::string>());
+  if (known != previous.files.end() && known->second.value("size", json()) == record["size"] &&
+      known->second.value("mtime_ns", json()) == record["mtime_ns"] && known->second.contains("sha256")) {
+    record["sha256"] = known->second["sha256"];
+  } else {
+    record["sha256"] = sha256_file(path);
+  }
   return record;
+}
+
+// Why an existing output does not match: the first input or option that differs.
+std::string what_changed(const PreviousOutput& previous, const json& parameters, const json& inputs) {
+  if (previous.fingerprint.empty()) return "it holds no fingerprint of its inputs";
+  if (!previous.version.empty() && previous.version != NEUROBOLT_VERSION) {
+    return fmt::format("it was made by neurobolt {} (this is {})", previous.version, NEUROBOLT_VERSION);
+  }
+  std::set<std::string> now;
+  for (const auto& run : inputs) {
+    for (const auto& f : run["files"]) {
+      const auto path = f["path"].get<std::string>();
+      now.insert(path);
+      const auto it = previous.files.find(path);
+      if (it == previous.files.end()) return fmt::format("input '{}' is new", path);
+      if (it->second.value("sha256", json()) != f.value("sha256", json())) {
+        return fmt::format("input '{}' changed (its content differs)", path);
+      }
+    }
+  }
+  for (const auto& [path, record] : previous.files)
+    if (!now.count(path)) return fmt::format("'{}' is no longer an input", path);
+  for (const auto& [key, value] : parameters.items()) {
+    const auto was = previous.parameters.value(key, json());
+    if (was != value) return fmt::format("option '{}' changed from {} to {}", key, was.dump(), value.dump());
+  }
+  for (const auto& [key, value] : previous.parameters.items())
+    if (!parameters.contains(key)) return fmt::format("option '{}' is no longer set", key);
+  return "the runs, subjects or repetition times differ";
 }
 
 // The files a recording consists of: the data file and its companions of the same stem
@@ -383,6 +453,22 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
       throw Error(ErrorKind::internal, fmt::format("'{}': {} samples after resampling, expected {}", run.eeg_path,
                                                    eeg.num_samples, n_out));
     }
+    // A channel constant over the whole run (not one we zero-filled) is a dead or unplugged
+    // electrode more often than data: say so.
+    std::vector<std::string> flat;
+    const auto& zero_filled = eeg.report.zero_filled;
+    for (int64_t c = 0; c < C; ++c) {
+      if (std::find(zero_filled.begin(), zero_filled.end(), o_.channels[c]) != zero_filled.end()) continue;
+      const float* x = eeg.data.data() + c * n_out;
+      const auto [low, high] = std::minmax_element(x, x + n_out);
+      if (n_out > 1 && *low == *high) flat.push_back(o_.channels[c]);
+    }
+    if (!flat.empty()) {
+      report.warnings.push_back(fmt::format("'{}': {} constant over the whole run (a dead or unplugged electrode? "
+                                            "mark it bad in channels.tsv to have it interpolated): {}",
+                                            run.eeg_path, flat.size() == 1 ? "1 channel is" : fmt::format("{} channels are", flat.size()),
+                                            fmt::join(flat, ", ")));
+    }
 
     progress(index, "writing", 0.7);
     for (int64_t i = 0; i < num_kept; ++i) {
@@ -482,19 +568,21 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
   if (o_.split.mode == SplitMode::cross_subject) subject_split_ = cross_subject_split(subjects_, o_.split);
   if (o_.split.mode == SplitMode::kfold) subject_fold_ = subject_folds(subjects_, o_.split.folds, o_.split.seed);
 
-  // Fingerprint: what the output depends on.
+  // Fingerprint: what the output depends on: the options, and the inputs by content (a
+  // byte-identical rewrite of an input is no change).
+  const PreviousOutput previous = read_previous_output(output);
   const json parameters = parameters_json(o_, rois_, from_data);
   json inputs = json::array();
   json fingerprint_inputs = json::array();
   for (const auto& run : runs_) {
     json files = json::array();
-    for (const auto& f : run.files) files.push_back(file_record(f));
+    for (const auto& f : run.files) files.push_back(file_record(f, previous));
     inputs.push_back({{"run", run.name},
                       {"subject", run.subject},
                       {"repetition_time", run.target.repetition_time},
                       {"files", files}});
     json stable = json::array();
-    for (const auto& f : files) stable.push_back({f["path"], f["size"], f.value("mtime_ns", int64_t{0})});
+    for (const auto& f : files) stable.push_back({f["path"], f["size"], f.value("sha256", json())});
     fingerprint_inputs.push_back({run.name, run.subject, run.target.repetition_time, stable});
   }
   const json fingerprint_material{{"parameters", parameters},
@@ -505,22 +593,15 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
   result.fingerprint = fmt::format("{:016x}", fnv1a(fingerprint_material.dump()));
   result.skipped_runs = std::move(skipped_runs);
 
-  std::error_code ec;
-  if (fs::exists(output, ec) && !o_.force) {
-    std::string existing;
-    try {
-      const auto file = h5::File::open_read(output);
-      if (file.has_attribute("/", "fingerprint")) existing = file.string_attribute("/", "fingerprint");
-    } catch (const Error&) {
-    }
-    if (existing == result.fingerprint) {
+  if (previous.exists && !o_.force) {
+    if (previous.fingerprint == result.fingerprint) {
       result.up_to_date = true;
       result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
       return result;
     }
-    throw IoError(fmt::format("'{}' already exists and was not made from these inputs and options (use --force to "
-                              "overwrite)",
-                              output));
+    throw IoError(fmt::format("'{}' already exists and was not made from these inputs and options: {} (use --force "
+                              "to overwrite)",
+                              output, what_changed(previous, parameters, inputs)));
   }
 
   detail::AtomicOutput atomic(output, true);

@@ -148,6 +148,12 @@ EegChannelPlan plan_eeg_channels(const Recording& header, const std::vector<std:
                       fmt::join(missing, ", "), bad, fmt::join(good_names, ", ")));
     }
     case MissingChannelPolicy::zero:
+      if (missing.size() == options.channels.size()) {
+        // Nothing would be read: a dataset (or prediction) of zeros, whatever the file holds.
+        throw ConfigError(fmt::format("'{}': none of the {} required channels ({}) is in the recording (it has: {}); "
+                                      "zero-filling all of them would give zeros only",
+                                      path, missing.size(), fmt::join(missing, ", "), fmt::join(good_names, ", ")));
+      }
       plan.report.zero_filled = missing;
       plan.report.warnings.push_back(fmt::format(
           "'{}': {} {} zero-filled", path, plural(missing.size(), "channel", "channels"), fmt::join(missing, ", ")));

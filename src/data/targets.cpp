@@ -30,6 +30,15 @@ std::vector<double> process_target_series(const TargetSeries& t, const std::vect
   std::vector<double> values(static_cast<std::size_t>(V * R));
   for (int64_t v = 0; v < V; ++v)
     for (int64_t r = 0; r < R; ++r) values[v * R + r] = t.at(v, column[r]);
+  // Targets are stored as float32 and z-scored (squares summed in double): a value beyond this
+  // bound is no BOLD signal and would turn a whole column into inf/NaN after the low-pass.
+  constexpr double kLargestTarget = 1e30;
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t r = 0; r < R; ++r)
+      if (std::isfinite(values[v * R + r]) && std::abs(values[v * R + r]) > kLargestTarget) {
+        throw FormatError(fmt::format("'{}' row {} (volume {}), ROI '{}': expected a value within +-{:g}, found {:g}",
+                                      t.path, v + 1, v, rois[r], kLargestTarget, values[v * R + r]));
+      }
 
   if (!cutoff_hz) return values;
   const double nyquist = 0.5 / t.repetition_time;

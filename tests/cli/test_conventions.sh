@@ -59,6 +59,16 @@ run 0 "$bin" prepare "$sim" -o "$work/q.h5" --config neurobolt-tiny --split cros
 run 0 "$bin" prepare "$sim" -o "$work/w.h5" --config neurobolt-tiny -q
 [ ! -s "$work/out" ] || fail "prepare -q printed to stdout"
 has err "^warning: sub-01_task-rest_run-1: .* leave the intra-run validation split empty"
+# "Same inputs" means the same bytes: a byte-identical rewrite (simulate --force, same seed)
+# leaves the dataset up to date; other content or options are named when refusing.
+run 0 "$bin" prepare "$sim" -o "$work/fp.h5" --config neurobolt-tiny -q
+"$bin" simulate --out "$sim" --subjects 2 --runs 1 --minutes 1 --sfreq 250 --seed 2 -q --threads 1 --force >/dev/null
+run 0 "$bin" prepare "$sim" -o "$work/fp.h5" --config neurobolt-tiny; has out "is up to date"
+run 3 "$bin" prepare "$sim" -o "$work/fp.h5" --config neurobolt-tiny --notch 50 -q
+has err "option 'notch_hz' changed from null to 50"; one_line_error
+"$bin" simulate --out "$sim" --subjects 2 --runs 1 --minutes 1 --sfreq 250 --seed 3 -q --threads 1 --force >/dev/null
+run 3 "$bin" prepare "$sim" -o "$work/fp.h5" --config neurobolt-tiny -q
+has err "input '.*sub-01_task-rest_run-1_eeg.edf' changed (its content differs)"; one_line_error
 # The text a command exists to print is printed with -q too.
 run 0 "$bin" info neurobolt-tiny -q; has out "total"
 echo "ok: conventions"
