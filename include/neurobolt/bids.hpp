@@ -133,7 +133,14 @@ BidsDataset index_bids(const std::string& root, const BidsOptions& options = {})
 // prediction folders written by `neurobolt infer` (is_prediction_folder), which go to `skipped`.
 std::vector<std::string> target_derivatives(const std::string& root, std::vector<std::string>* skipped = nullptr);
 
+// Whether a folder's dataset_description.json names `tool` (e.g. "neurobolt simulate") among its
+// GeneratedBy; false when the file is missing or not valid JSON.
+bool generated_by(const std::string& folder, const std::string& tool);
 // Whether a folder's dataset_description.json names "neurobolt infer" among its GeneratedBy.
 bool is_prediction_folder(const std::string& folder);
+// Whether a folder is the ground truth of a simulation (derivatives/<pipeline>-truth): generated
+// by "neurobolt simulate" and holding simulation.json. index_bids takes its time series for targets
+// only when BidsOptions::target_entities names a desc.
+bool is_simulation_truth_folder(const std::string& folder);
 
 }  // namespace neurobolt

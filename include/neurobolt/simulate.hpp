@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 #include "neurobolt/signal.hpp"
 
@@ -165,8 +166,43 @@ std::vector<std::string> roi_preset_names();
 // Seven sources: occipital, parietal, motor_L, motor_R, frontal, temporal_L, temporal_R.
 std::vector<SimSource> default_sources();
 
-// Throws ConfigError naming the field, what was expected and what was found.
+// A validation failure: which config fields it is about (JSON key paths, e.g. "minutes",
+// "artefacts.blink_rate"), what was expected and what was found. The CLI turns it into a usage
+// error naming its option when one of the fields came from the command line.
+struct SimulationConfigError : ConfigError {
+  SimulationConfigError(std::vector<std::string> fields, std::string expected, std::string found);
+  std::vector<std::string> fields;
+  std::string expected;
+  std::string found;
+};
+
+// Upper bounds, checked by validate() before anything is allocated, so that a typo (minutes
+// 1e9, blink_rate 1e9) is refused at once instead of exhausting memory or running for days.
+// Per run: every sample of every channel is held in memory several times over (~(64 + 4 x
+// channels) bytes per sample), and the drive-grid quantities (5 bands x sources + 2 x ROIs
+// series at 10 per second) are written as text.
+struct SimulationLimits {
+  static constexpr double max_minutes = 240.0;                // per run
+  static constexpr int64_t max_run_samples = int64_t{1} << 24;  // per channel per run (56 min at 5 kHz)
+  static constexpr int64_t max_run_values = int64_t{1} << 29;   // channels x samples per run (2 GiB as float32)
+  static constexpr int64_t max_total_runs = 10000;             // subjects x sessions x runs
+  static constexpr int64_t max_total_values = int64_t{1} << 38;  // channels x samples, all runs (512 GiB of EDF)
+  static constexpr int64_t max_grid_values = int64_t{1} << 25;  // (5 x sources + 2 x ROIs) x drive samples per run
+  static constexpr int max_sources = 200;
+  static constexpr int max_rois = 1000;
+  static constexpr int max_couplings = 50;            // per ROI
+  static constexpr int max_shells = 10;               // head model
+  static constexpr double max_event_rate = 120.0;     // blinks or muscle bursts per minute
+  static constexpr double max_amplitude_uv = 1.0e6;   // any artefact amplitude or sensor noise, uV
+  static constexpr double max_hrf_length = 100.0;     // s
+  static constexpr std::size_t max_name_length = 64;  // source and ROI names
+};
+
+// Throws SimulationConfigError naming the field, what was expected and what was found.
 void validate(const SimulationConfig& config);
+
+// Bytes one run holds in memory at its peak, roughly (the estimate behind SimulationLimits).
+int64_t run_memory_estimate(const SimulationConfig& config);
 
 // The config as JSON (every field but `threads`), and back. Unknown keys are a ConfigError naming them;
 // missing keys keep their defaults (SimulationConfig::defaults() for channels/sources/rois).
@@ -180,7 +216,8 @@ struct SimulatedRun {
   std::string run;      // "1"
   std::string label;    // "sub-01 run-1" (with " ses-1" when sessions are used)
 
-  // The EEG in microvolts (channel-major), its channel types, and one annotation per volume
+  // The EEG in microvolts (channel-major), its channel types (ECG/EOG channels named by their EDF
+  // label, sim: "ECG" -> "ECG ECG"), and one annotation per volume
   // (SimulationConfig::trigger_label) at the sample nearest the volume's time.
   Recording eeg;
 
@@ -243,21 +280,29 @@ struct SimulationSummary {
 };
 
 // Writes a BIDS dataset (BIDS 1.8; see README written into it):
-//   dataset_description.json, participants.tsv, README
-//   sub-XX/[ses-N/]eeg/*_eeg.edf (EDF+, triggers as annotations), *_eeg.json, *_channels.tsv,
+//   dataset_description.json, participants.tsv + .json, task-<task>_events.json, README
+//   sub-XX/[ses-N/]eeg/*_eeg.edf (EDF+, triggers as annotations; ECG/EOG channels labelled
+//     "ECG <name>"/"EOG <name>" as EDF+ asks), *_eeg.json, *_channels.tsv (names = EDF labels),
 //     *_events.tsv
 //   derivatives/<pipeline>/sub-XX/[ses-N/]func/*_desc-roi_timeseries.tsv + .json (the targets)
-//   derivatives/<pipeline>-truth/sub-XX/[ses-N/]func/: *_desc-noiseless_bold.tsv and
-//     *_desc-visible_bold.tsv (per volume), *_drive.tsv, *_desc-visible_drive.tsv and
-//     *_bandpower.tsv (on the drive grid), each with a JSON sidecar; and at its top
-//     summary.tsv (noise ceilings per run and ROI) and simulation.json (the config). No truth
-//     file has the suffix "timeseries", so only the targets are found as targets.
+//   derivatives/<pipeline>-truth/ (README, dataset_description.json): sub-XX/[ses-N/]func/
+//     *_desc-noiseless_timeseries.tsv and *_desc-visible_timeseries.tsv (per volume),
+//     *_desc-drive_timeseries.tsv, *_desc-visibledrive_timeseries.tsv and
+//     *_desc-bandpower_timeseries.tsv (on the drive grid), each with a JSON sidecar; and at its
+//     top summary.tsv (noise ceilings per run and ROI) and simulation.json (the config).
+//     index_bids does not take these for targets unless a desc entity is asked for.
 //   with write_nifti: sub-XX/[ses-N/]func/*_bold.nii.gz + _bold.json and
 //     derivatives/<pipeline>/atlas/atlas-roi_dseg.nii.gz + .tsv
-// The dataset is built in "<out_dir>.tmp-<pid>" and renamed to out_dir when complete. An
-// out_dir that exists and is not empty is refused (IoError) unless `force`; then it is replaced
-// only after the new dataset is complete. `progress` is called once per finished run (from one
-// thread at a time); an exception from it aborts the simulation and leaves nothing behind.
+// The dataset is built in "<out_dir>.tmp-<pid>" and renamed to out_dir when complete; any failure
+// removes it. An out_dir that exists and is not empty is refused (IoError) unless `force`, and
+// even then unless it is recognisably an earlier output of this function: its
+// dataset_description.json names "neurobolt simulate" in GeneratedBy, it holds
+// derivatives/<pipeline>-truth/simulation.json, and nothing but what this function writes
+// (the files above, sub-* folders, derivatives/<pipeline> and <pipeline>-truth). It is replaced
+// only after the new dataset is complete. Runs are made in parallel (config.threads), but no more
+// at once than half the memory (or the address-space limit) holds by run_memory_estimate(); out of
+// memory is a ConfigError. `progress` is called once per finished run (from one thread at a
+// time); an exception from it aborts the simulation and leaves nothing behind.
 SimulationSummary write_simulated_dataset(const SimulationConfig& config, const std::string& out_dir, bool force,
                                           const std::function<void(const SimulationProgress&)>& progress = {});
 

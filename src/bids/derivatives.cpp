@@ -11,19 +11,26 @@ namespace neurobolt {
 
 namespace fs = std::filesystem;
 
-bool is_prediction_folder(const std::string& folder) {
+bool generated_by(const std::string& folder, const std::string& tool) {
   std::ifstream in(fs::path(folder) / "dataset_description.json");
   if (!in) return false;
   std::stringstream text;
   text << in.rdbuf();
   const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("GeneratedBy")) return false;  // invalid JSON is not ours either
-  const auto named = [](const nlohmann::json& entry) {
+  const auto named = [&](const nlohmann::json& entry) {
     return entry.is_object() && entry.contains("Name") && entry["Name"].is_string() &&
-           entry["Name"].get<std::string>() == "neurobolt infer";
+           entry["Name"].get<std::string>() == tool;
   };
   const auto& by = j["GeneratedBy"];
   return by.is_array() ? std::any_of(by.begin(), by.end(), named) : named(by);
+}
+
+bool is_prediction_folder(const std::string& folder) { return generated_by(folder, "neurobolt infer"); }
+
+bool is_simulation_truth_folder(const std::string& folder) {
+  std::error_code ec;
+  return generated_by(folder, "neurobolt simulate") && fs::is_regular_file(fs::path(folder) / "simulation.json", ec);
 }
 
 std::vector<std::string> target_derivatives(const std::string& root, std::vector<std::string>* skipped) {

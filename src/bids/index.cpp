@@ -378,6 +378,14 @@ class Indexer {
     std::vector<Candidate> candidates;
     int64_t filtered = 0;
     const auto scan = [&](const fs::path& base, bool want_tsv, bool want_nifti) {
+      // A simulation's ground truth (noiseless BOLD, drives, band powers) is no target unless a
+      // desc entity picks one of its series.
+      if (base != root_ && options_.target_entities.count("desc") == 0 && is_simulation_truth_folder(base.string())) {
+        log(fmt::format("'{}' is simulation ground truth: its time series are targets only with a desc entity "
+                        "(e.g. desc=noiseless)",
+                        rel(base)));
+        want_tsv = false;
+      }
       for (const auto& func : modality_dirs(base, "func"))
         for (const auto& file : list_files(func)) {
           const auto name = parse_bids_name(file.filename().string());

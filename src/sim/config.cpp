@@ -182,7 +182,11 @@ namespace {
 class Check {
  public:
   void require(bool ok, const std::string& field, const std::string& expected, const std::string& found) const {
-    if (!ok) throw ConfigError(fmt::format("simulation config: {}: expected {}, found {}", field, expected, found));
+    if (!ok) throw SimulationConfigError({field}, expected, found);
+  }
+  void require_all(bool ok, std::vector<std::string> fields, const std::string& expected,
+                   const std::string& found) const {
+    if (!ok) throw SimulationConfigError(std::move(fields), expected, found);
   }
   void positive(double v, const std::string& field) const {
     require(v > 0.0 && std::isfinite(v), field, "a positive number", fmt::format("{}", v));
@@ -190,7 +194,40 @@ class Check {
   void non_negative(double v, const std::string& field) const {
     require(v >= 0.0 && std::isfinite(v), field, "a number >= 0", fmt::format("{}", v));
   }
+  void at_most(double v, double limit, const std::string& field, const std::string& unit = "") const {
+    require(v <= limit, field, fmt::format("at most {:g}{}", limit, unit), fmt::format("{:g}", v));
+  }
 };
+
+constexpr const char* kTriggerLabelRule =
+    "1 to 40 bytes of UTF-8 text without control characters, tabs or line breaks, not starting or ending with a "
+    "space (what an EDF+ annotation and an events.tsv cell can hold)";
+
+// Well-formed UTF-8 without control characters (C0, DEL, C1): what an EDF+ TAL annotation holds
+// (its separators are the bytes 0, 20 and 21) and a TSV cell keeps.
+bool valid_trigger_label(const std::string& s) {
+  if (s.empty() || s.size() > 40 || s.front() == ' ' || s.back() == ' ') return false;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      if (b < 32 || b == 127) return false;
+      ++i;
+      continue;
+    }
+    const std::size_t len = b >= 0xF0 && b < 0xF5 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = b & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto cont = static_cast<unsigned char>(s[i + k]);
+      if ((cont & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cont & 0x3F);
+    }
+    const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0)) return false;
+    i += len;
+  }
+  return true;
+}
 
 bool is_label(const std::string& s) {
   return !s.empty() &&
@@ -205,6 +242,14 @@ bool is_name(const std::string& s) {
 
 }  // namespace
 
+SimulationConfigError::SimulationConfigError(std::vector<std::string> fields_, std::string expected_,
+                                             std::string found_)
+    : ConfigError(fmt::format("simulation config: {}: expected {}, found {}", fmt::join(fields_, ", "), expected_,
+                              found_)),
+      fields(std::move(fields_)),
+      expected(std::move(expected_)),
+      found(std::move(found_)) {}
+
 namespace sim {
 
 bool is_ecg_name(const std::string& name) {
@@ -213,18 +258,38 @@ bool is_ecg_name(const std::string& name) {
 }
 bool is_eog_name(const std::string& name) { return lower(name).find("eog") != std::string::npos; }
 
+std::string edf_label(const std::string& name) {
+  const bool ecg = is_ecg_name(name), eog = !ecg && is_eog_name(name);
+  if (!ecg && !eog) return name;
+  // EDF+ labels are "<type> <specification>" ("ECG II", "EOG VEOG"); readers that infer the type
+  // from the label (MNE-Python's infer_types, EDFbrowser) need the type word and the space.
+  const std::string first = lower(name.substr(0, name.find(' ')));
+  const bool typed = name.find(' ') != std::string::npos && (first == "ecg" || first == "ekg" || first == "eog");
+  return typed ? name : (ecg ? "ECG " : "EOG ") + name;
+}
+
 }  // namespace sim
 
 void validate(const SimulationConfig& c) {
+  using L = SimulationLimits;
   const Check check;
   check.require(c.subjects >= 1 && c.subjects <= 999, "subjects", "1 to 999", fmt::format("{}", c.subjects));
   check.require(c.sessions >= 0 && c.sessions <= 99, "sessions", "0 (no session level) to 99",
                 fmt::format("{}", c.sessions));
   check.require(c.runs >= 1 && c.runs <= 99, "runs", "1 to 99", fmt::format("{}", c.runs));
+  const int64_t total_runs = int64_t{c.subjects} * std::max(1, c.sessions) * c.runs;
+  check.require_all(total_runs <= L::max_total_runs, {"subjects", "sessions", "runs"},
+                fmt::format("at most {} runs in all", L::max_total_runs),
+                fmt::format("{} x {} x {} = {}", c.subjects, std::max(1, c.sessions), c.runs, total_runs));
   check.positive(c.minutes, "minutes");
+  check.at_most(c.minutes, L::max_minutes, "minutes", " per run");
   check.require(std::llround(c.minutes * 60.0) >= 1, "minutes", "at least one second", fmt::format("{}", c.minutes));
   check.require(c.sample_rate >= 100.0 && c.sample_rate <= 20000.0 && c.sample_rate == std::round(c.sample_rate),
                 "sample_rate", "a whole number of Hz from 100 to 20000", fmt::format("{}", c.sample_rate));
+  const int64_t samples = std::llround(c.minutes * 60.0) * static_cast<int64_t>(c.sample_rate);
+  check.require_all(samples <= L::max_run_samples, {"minutes", "sample_rate"},
+                fmt::format("at most {} samples per channel and run (minutes x 60 x sample_rate)", L::max_run_samples),
+                fmt::format("{} s x {} Hz = {}", std::llround(c.minutes * 60.0), c.sample_rate, samples));
   check.require(c.repetition_time >= 0.1 && c.repetition_time <= 30.0, "repetition_time", "0.1 to 30 s",
                 fmt::format("{}", c.repetition_time));
   check.non_negative(c.first_volume, "first_volume");
@@ -234,10 +299,8 @@ void validate(const SimulationConfig& c) {
                 fmt::format("a run long enough for 3 volumes after the first volume at {} s with TR {} s",
                             c.first_volume, c.repetition_time),
                 fmt::format("{} s", duration));
-  check.require(
-      !c.trigger_label.empty() && c.trigger_label.size() <= 40 &&
-          std::all_of(c.trigger_label.begin(), c.trigger_label.end(), [](char ch) { return ch > 32 && ch < 127; }),
-      "trigger_label", "1 to 40 printable ASCII characters without spaces", "'" + c.trigger_label + "'");
+  check.require(valid_trigger_label(c.trigger_label), "trigger_label", kTriggerLabelRule,
+                "'" + c.trigger_label + "'");
   check.require(is_label(c.task), "task", "a BIDS label (letters and digits)", "'" + c.task + "'");
   check.require(is_name(c.pipeline), "pipeline", "a folder name (letters, digits, '_', '-', '.')",
                 "'" + c.pipeline + "'");
@@ -245,6 +308,17 @@ void validate(const SimulationConfig& c) {
   // Channels and reference.
   check.require(!c.channels.empty() && c.channels.size() <= 640, "channels", "1 to 640 names",
                 fmt::format("{}", c.channels.size()));
+  const auto channels = static_cast<int64_t>(c.channels.size());
+  check.require_all(channels * samples <= L::max_run_values, {"channels", "minutes", "sample_rate"},
+                fmt::format("at most {} channel samples per run (channels x minutes x 60 x sample_rate; {} GiB as "
+                            "float32)",
+                            L::max_run_values, L::max_run_values * 4 >> 30),
+                fmt::format("{} x {} = {}", channels, samples, channels * samples));
+  check.require_all(channels * samples <= L::max_total_values / total_runs,
+                {"subjects", "sessions", "runs", "channels", "minutes", "sample_rate"},
+                fmt::format("at most {} channel samples in all runs ({} GiB of EDF)", L::max_total_values,
+                            L::max_total_values * 2 >> 30),
+                fmt::format("{} runs x {} channels x {} samples", total_runs, channels, samples));
   const Montage& m1005 = standard_montage(StandardMontage::standard_1005);
   const bool average = lower(c.reference) == "average";
   if (!average)
@@ -260,8 +334,12 @@ void validate(const SimulationConfig& c) {
                     "unknown channel '" + ch + "'");
       ++eeg;
     }
-    check.require(ch.size() <= 16, "channels", "names of at most 16 characters (EDF)", "'" + ch + "'");
-    const std::string key = lower(special ? ch : canonical_channel_name(ch));
+    const std::string label = sim::edf_label(ch);
+    check.require(label.size() <= 16 && std::all_of(label.begin(), label.end(), [](char x) { return x >= 32 && x < 127; }),
+                  "channels", "names of printable ASCII characters that fit an EDF label (16 characters, with the "
+                  "'ECG '/'EOG ' type word of ECG/EOG channels)",
+                  "'" + ch + "' (label '" + label + "')");
+    const std::string key = lower(special ? label : canonical_channel_name(ch));
     check.require(seen.insert(key).second, "channels", "unique names", fmt::format("'{}' twice", ch));
     if (!average && !special)
       check.require(
@@ -271,12 +349,36 @@ void validate(const SimulationConfig& c) {
   }
   check.require(eeg >= 1, "channels", "at least one EEG electrode", "none");
 
+  // Sizes of the drive grid (10 samples per second over the run and the longest HRF).
+  check.require(c.sources.size() <= static_cast<std::size_t>(L::max_sources), "sources",
+                fmt::format("at most {} sources", L::max_sources), fmt::format("{}", c.sources.size()));
+  check.require(c.rois.size() <= static_cast<std::size_t>(L::max_rois), "rois",
+                fmt::format("at most {} ROIs", L::max_rois), fmt::format("{}", c.rois.size()));
+  double longest_hrf = 0.0;
+  for (const auto& roi : c.rois) {
+    const std::string f = "rois['" + roi.name + "']";
+    check.require(std::isfinite(roi.hrf.length) && roi.hrf.length <= L::max_hrf_length, f + ".hrf.length",
+                  fmt::format("at most {:g} s", L::max_hrf_length), fmt::format("{}", roi.hrf.length));
+    longest_hrf = std::max(longest_hrf, roi.hrf.length);
+  }
+  const double grid_samples = (duration + longest_hrf + c.repetition_time) * 10.0 + 2.0;
+  const double grid_values = static_cast<double>(5 * c.sources.size() + 2 * c.rois.size()) * grid_samples;
+  check.require_all(grid_values <= static_cast<double>(L::max_grid_values), {"sources", "rois", "minutes"},
+                fmt::format("at most {} drive-grid values per run ((5 x sources + 2 x ROIs) x 10 per second)",
+                            L::max_grid_values),
+                fmt::format("({} x 5 + {} x 2) x {:.0f}", c.sources.size(), c.rois.size(), grid_samples));
+
   // Head and sources.
+  check.require(!c.head.relative_radii.empty() && c.head.relative_radii.size() <= L::max_shells,
+                "head.relative_radii", fmt::format("1 to {} shells", L::max_shells),
+                fmt::format("{}", c.head.relative_radii.size()));
   const sim::HeadSphere head = sim::make_head_sphere(c.head);
   std::set<std::string> source_names;
   for (const auto& s : c.sources) {
     const std::string f = "sources['" + s.name + "']";
-    check.require(is_name(s.name), "sources", "names of letters, digits, '_', '-', '.'", "'" + s.name + "'");
+    check.require(is_name(s.name) && s.name.size() <= L::max_name_length, "sources",
+                  fmt::format("names of 1 to {} letters, digits, '_', '-', '.'", L::max_name_length),
+                  "'" + s.name + "'");
     check.require(source_names.insert(s.name).second, "sources", "unique names", fmt::format("'{}' twice", s.name));
     const double dx = s.position[0] - head.center[0], dy = s.position[1] - head.center[1],
                  dz = s.position[2] - head.center[2];
@@ -309,14 +411,19 @@ void validate(const SimulationConfig& c) {
   std::set<std::string> roi_names;
   for (const auto& roi : c.rois) {
     const std::string f = "rois['" + roi.name + "']";
-    check.require(!roi.name.empty() && std::none_of(roi.name.begin(), roi.name.end(),
-                                                    [](char ch) { return ch == '\t' || ch == '\n' || ch == '\r'; }),
-                  "rois", "non-empty names without tabs or line breaks", "'" + roi.name + "'");
+    check.require(!roi.name.empty() && roi.name.size() <= L::max_name_length &&
+                      std::none_of(roi.name.begin(), roi.name.end(),
+                                   [](char ch) { return static_cast<unsigned char>(ch) < 32 || ch == 127; }),
+                  "rois", fmt::format("names of 1 to {} characters without tabs, line breaks or control characters",
+                                      L::max_name_length),
+                  "'" + roi.name + "'");
     check.require(roi_names.insert(roi.name).second, "rois", "unique names", fmt::format("'{}' twice", roi.name));
     check.require(roi.eeg_fraction >= 0.0 && roi.eeg_fraction <= 1.0, f + ".eeg_fraction", "a share from 0 to 1",
                   fmt::format("{}", roi.eeg_fraction));
     check.require(roi.eeg_fraction == 0.0 || !roi.couplings.empty(), f + ".couplings",
                   "at least one coupling when eeg_fraction > 0", "none");
+    check.require(roi.couplings.size() <= static_cast<std::size_t>(L::max_couplings), f + ".couplings",
+                  fmt::format("at most {} couplings", L::max_couplings), fmt::format("{}", roi.couplings.size()));
     for (const auto& coupling : roi.couplings) {
       auto it = std::find_if(c.sources.begin(), c.sources.end(),
                              [&](const SimSource& s) { return s.name == coupling.source; });
@@ -357,13 +464,20 @@ void validate(const SimulationConfig& c) {
                 fmt::format("{}", c.aperiodic_exponent));
   check.non_negative(c.sensor_noise, "sensor_noise");
   check.non_negative(c.power_line_frequency, "power_line_frequency");
+  check.at_most(c.sensor_noise, L::max_amplitude_uv, "sensor_noise", " uV");
   const auto& a = c.artefacts;
-  check.non_negative(a.blink_rate, "artefacts.blink_rate");
-  check.non_negative(a.blink_amplitude, "artefacts.blink_amplitude");
-  check.non_negative(a.muscle_rate, "artefacts.muscle_rate");
-  check.non_negative(a.muscle_amplitude, "artefacts.muscle_amplitude");
-  check.non_negative(a.mains_amplitude, "artefacts.mains_amplitude");
-  check.non_negative(a.pulse_amplitude, "artefacts.pulse_amplitude");
+  for (const auto& [value, name] : {std::pair{a.blink_rate, "artefacts.blink_rate"},
+                                    std::pair{a.muscle_rate, "artefacts.muscle_rate"}}) {
+    check.non_negative(value, name);
+    check.at_most(value, L::max_event_rate, name, " per minute");
+  }
+  for (const auto& [value, name] : {std::pair{a.blink_amplitude, "artefacts.blink_amplitude"},
+                                    std::pair{a.muscle_amplitude, "artefacts.muscle_amplitude"},
+                                    std::pair{a.mains_amplitude, "artefacts.mains_amplitude"},
+                                    std::pair{a.pulse_amplitude, "artefacts.pulse_amplitude"}}) {
+    check.non_negative(value, name);
+    check.at_most(value, L::max_amplitude_uv, name, " uV");
+  }
   const auto& v = c.variability;
   check.non_negative(v.peak_jitter_hz, "variability.peak_jitter_hz");
   check.non_negative(v.amplitude_jitter, "variability.amplitude_jitter");
@@ -377,6 +491,18 @@ void validate(const SimulationConfig& c) {
                 "at most 1 (thermal noise has the rest)", fmt::format("{}", c.physio_share + c.drift_share));
   check.positive(c.physio_timescale, "physio_timescale");
   check.require(c.threads >= 0, "threads", "0 (all cores) or more", fmt::format("{}", c.threads));
+}
+
+int64_t run_memory_estimate(const SimulationConfig& c) {
+  const int64_t samples = std::llround(c.minutes * 60.0) * static_cast<int64_t>(c.sample_rate);
+  double longest_hrf = 0.0;
+  for (const auto& roi : c.rois) longest_hrf = std::max(longest_hrf, roi.hrf.length);
+  const auto grid = static_cast<int64_t>((std::llround(c.minutes * 60.0) + longest_hrf + c.repetition_time) * 10.0);
+  const auto grid_series = static_cast<int64_t>(5 * c.sources.size() + 2 * c.rois.size());
+  // Per EEG sample: the channels as float32 (4 bytes each) and ~8 double-sized working series
+  // (grid interpolation, source moment, spectral synthesis and its FFT, artefact series).
+  // Per drive-grid value: the double and its text in the truth TSV (~24 bytes).
+  return (64 + 4 * static_cast<int64_t>(c.channels.size())) * samples + 24 * grid_series * grid;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,7 +733,12 @@ SimulationConfig simulation_config_from_json(const std::string& text, const std:
     }
   }
   r.finish();
-  validate(c);
+  try {
+    validate(c);
+  } catch (Error& e) {
+    e.add_context(source);
+    throw;
+  }
   return c;
 }
 

@@ -1,5 +1,6 @@
 // Writing simulated runs as a BIDS dataset (BIDS 1.8: EEG, derivatives), atomically.
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,11 +10,15 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <new>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "neurobolt/edf_writer.hpp"
+#include "neurobolt/bids.hpp"
 #include "neurobolt/error.hpp"
+#include "neurobolt/montage.hpp"
 #include "neurobolt/nifti.hpp"
 #include "neurobolt/simulate.hpp"
 #include "sim/sim_internal.hpp"
@@ -42,12 +47,14 @@ void write_text(const fs::path& path, const std::string& text) {
 
 void write_json(const fs::path& path, const ordered_json& j) { write_text(path, j.dump(2) + "\n"); }
 
+std::string count(int64_t n, const char* one, const char* many) { return fmt::format("{} {}", n, n == 1 ? one : many); }
+
 std::string number(double v) {
   if (!std::isfinite(v)) return "n/a";
   return fmt::format("{:.7g}", v);
 }
 
-ordered_json generated_by() {
+ordered_json generated_by_entry() {
   return ordered_json::array({ordered_json{{"Name", "neurobolt simulate"}, {"Version", NEUROBOLT_VERSION}}});
 }
 
@@ -83,6 +90,23 @@ const char* bids_type(ChannelType type) {
     case ChannelType::eeg: break;
   }
   return "EEG";
+}
+
+// The placement scheme the EEG electrodes need: "10-20" when all are classic 10-20 positions,
+// "10-10" when all are in the 10-10 system, else "10-05".
+std::string placement_scheme(const std::vector<Channel>& channels) {
+  static const std::set<std::string> classic = {"Fp1", "Fpz", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7",
+                                                "C3",  "Cz",  "C4",  "T8", "P7", "P3", "Pz", "P4", "P8",
+                                                "O1",  "Oz",  "O2",  "A1", "A2", "M1", "M2"};
+  const Montage& m1020 = standard_montage(StandardMontage::standard_1020);
+  bool all_classic = true, all_1010 = true;
+  for (const auto& ch : channels) {
+    if (ch.type != ChannelType::eeg) continue;
+    const std::string name = canonical_channel_name(ch.name);
+    all_classic = all_classic && classic.count(name) > 0;
+    all_1010 = all_1010 && m1020.find(name).has_value();
+  }
+  return all_classic ? "10-20" : all_1010 ? "10-10" : "10-05";
 }
 
 struct RunPaths {
@@ -209,7 +233,7 @@ SummaryRow write_run(const SimulationConfig& c, const SimulatedRun& r, const fs:
     sidecar["PowerLineFrequency"] = "n/a";
   sidecar["SoftwareFilters"] = "n/a";
   sidecar["EEGReference"] = c.reference;
-  sidecar["EEGPlacementScheme"] = "10-20";
+  sidecar["EEGPlacementScheme"] = placement_scheme(r.eeg.channels);
   sidecar["EEGChannelCount"] = eeg_count;
   sidecar["ECGChannelCount"] = ecg_count;
   sidecar["EOGChannelCount"] = eog_count;
@@ -241,42 +265,48 @@ SummaryRow write_run(const SimulationConfig& c, const SimulatedRun& r, const fs:
       base + "_eeg.edf", c.first_volume, r.repetition_time);
   write_json(target_dir / (base + "_desc-roi_timeseries.json"), target);
 
-  // Ground truth. Suffixes other than "timeseries", so that a search of every derivatives folder
-  // for targets finds only the targets above; the noiseless BOLD can still be used as a target
-  // (target suffix "bold", entity desc=noiseless).
+  // Ground truth, as BIDS derivative time series (_desc-<what>_timeseries.tsv + JSON). The index
+  // does not take them for targets unless a desc entity is asked for (index_bids: simulation
+  // ground truth), so the noiseless BOLD can still be a target with --target-entity desc=noiseless.
   const fs::path truth_dir = root / "derivatives" / (c.pipeline + "-truth") / p.folder / "func";
   auto bold_truth = [&](const std::string& desc, const std::vector<double>& values, const std::string& description) {
-    write_text(truth_dir / (base + "_desc-" + desc + "_bold.tsv"), table(r.roi_names, values.data(), r.num_volumes));
+    write_text(truth_dir / (base + "_desc-" + desc + "_timeseries.tsv"),
+               table(r.roi_names, values.data(), r.num_volumes));
     ordered_json j;
     j["RepetitionTime"] = r.repetition_time;
     j["StartTime"] = 0.0;
     j["Units"] = "percent signal change";
+    j["ROINames"] = r.roi_names;
     j["Description"] = description;
-    write_json(truth_dir / (base + "_desc-" + desc + "_bold.json"), j);
+    write_json(truth_dir / (base + "_desc-" + desc + "_timeseries.json"), j);
   };
-  bold_truth("noiseless", r.bold_noiseless, "Noiseless ROI BOLD: amplitude * (HRF conv drive) at the volume times");
-  bold_truth("visible", r.bold_visible, "The part of the noiseless BOLD driven by EEG band power");
-  auto grid_truth = [&](const std::string& name, const std::vector<std::string>& names,
-                        const std::vector<double>& values, const std::string& description) {
+  bold_truth("noiseless", r.bold_noiseless,
+             "Noiseless ROI BOLD: amplitude * (HRF conv drive) at the volume times, one row per volume");
+  bold_truth("visible", r.bold_visible,
+             "The part of the noiseless BOLD driven by EEG band power, one row per volume");
+  auto grid_truth = [&](const std::string& desc, const std::vector<std::string>& names,
+                        const std::vector<double>& values, const std::string& units, const std::string& description) {
     const auto series = static_cast<int64_t>(names.size());
     const auto rows = transpose(values, series, r.num_drive_samples);
-    write_text(truth_dir / (base + "_" + name + ".tsv"), table(names, rows.data(), r.num_drive_samples));
+    write_text(truth_dir / (base + "_desc-" + desc + "_timeseries.tsv"), table(names, rows.data(), r.num_drive_samples));
     ordered_json j;
     j["SamplingFrequency"] = r.drive_rate;
     j["StartTime"] = r.drive_start;
+    j["Units"] = units;
     j["Description"] = description;
-    write_json(truth_dir / (base + "_" + name + ".json"), j);
+    write_json(truth_dir / (base + "_desc-" + desc + "_timeseries.json"), j);
   };
   const std::string grid_note = " StartTime: seconds from the first EEG sample to the first row (negative: before it).";
-  grid_truth("drive", r.roi_names, r.drive, "Neural drive of each ROI (unit variance)." + grid_note);
-  grid_truth("desc-visible_drive", r.roi_names, r.drive_visible,
+  grid_truth("drive", r.roi_names, r.drive, "arbitrary (unit variance)", "Neural drive of each ROI." + grid_note);
+  grid_truth("visibledrive", r.roi_names, r.drive_visible, "arbitrary (drive units)",
              "The EEG-visible part of each ROI's neural drive." + grid_note);
   std::vector<std::string> power_names;
   for (const auto& s : r.source_names)
     for (int b = 0; b < kNumBands; ++b) power_names.push_back(s + "_" + to_string(static_cast<Band>(b)));
-  grid_truth(
-      "bandpower", power_names, r.band_power,
-      "Band power of each source rhythm relative to its mean (the square of its amplitude envelope)." + grid_note);
+  grid_truth("bandpower", power_names, r.band_power, "relative to the mean",
+             "Band power of each source rhythm (<source>_<band>) relative to its mean (the square of its amplitude "
+             "envelope)." +
+                 grid_note);
 
   if (c.write_nifti) {
     const fs::path func_dir = root / p.folder / "func";
@@ -294,20 +324,91 @@ SummaryRow write_run(const SimulationConfig& c, const SimulatedRun& r, const fs:
 std::string readme(const SimulationConfig& c) {
   return fmt::format(
       "Simulated simultaneous EEG-fMRI (neurobolt simulate {version}, seed {seed}).\n\n"
-      "{subjects} subjects x {sessions}{runs} runs of {minutes} min; EEG: {channels} channels at {rate} Hz, reference "
+      "{subjects} x {sessions}{runs} of {minutes} min; EEG: {channels} channels at {rate} Hz, reference "
       "{reference}, EDF+ with one '{label}' annotation per fMRI volume; fMRI: {rois} ROIs at TR {tr} s, first volume "
       "{first} s after the first EEG sample.\n\n"
       "derivatives/{pipeline}/   ROI BOLD targets (*_desc-roi_timeseries.tsv, percent signal change)\n"
-      "derivatives/{pipeline}-truth/   ground truth: noiseless and EEG-visible BOLD (*_desc-noiseless_bold.tsv, "
-      "*_desc-visible_bold.tsv), neural drives (*_drive.tsv, *_desc-visible_drive.tsv) and source band powers "
-      "(*_bandpower.tsv) on a grid that starts before the EEG (see the JSON sidecars), summary.tsv (noise "
-      "ceilings per run and ROI) and simulation.json (the full configuration; 'neurobolt simulate --config "
-      "simulation.json' reproduces this dataset)\n",
-      fmt::arg("version", NEUROBOLT_VERSION), fmt::arg("seed", c.seed), fmt::arg("subjects", c.subjects),
-      fmt::arg("sessions", c.sessions > 0 ? fmt::format("{} sessions x ", c.sessions) : ""), fmt::arg("runs", c.runs),
-      fmt::arg("minutes", c.minutes), fmt::arg("channels", c.channels.size()), fmt::arg("rate", c.sample_rate),
-      fmt::arg("reference", c.reference), fmt::arg("label", c.trigger_label), fmt::arg("rois", c.rois.size()),
-      fmt::arg("tr", c.repetition_time), fmt::arg("first", c.first_volume), fmt::arg("pipeline", c.pipeline));
+      "derivatives/{pipeline}-truth/   ground truth (see its README)\n",
+      fmt::arg("version", NEUROBOLT_VERSION), fmt::arg("seed", c.seed),
+      fmt::arg("subjects", count(c.subjects, "subject", "subjects")),
+      fmt::arg("sessions", c.sessions > 0 ? count(c.sessions, "session", "sessions") + " x " : ""),
+      fmt::arg("runs", count(c.runs, "run", "runs")), fmt::arg("minutes", c.minutes),
+      fmt::arg("channels", c.channels.size()), fmt::arg("rate", c.sample_rate), fmt::arg("reference", c.reference),
+      fmt::arg("label", c.trigger_label), fmt::arg("rois", c.rois.size()), fmt::arg("tr", c.repetition_time),
+      fmt::arg("first", c.first_volume), fmt::arg("pipeline", c.pipeline));
+}
+
+std::string truth_readme(const SimulationConfig& c) {
+  return fmt::format(
+      "Ground truth of a neurobolt simulation (neurobolt simulate {version}, seed {seed}).\n\n"
+      "simulation.json   the full configuration ('neurobolt simulate --config simulation.json' reproduces the "
+      "dataset)\n"
+      "summary.tsv   noise ceilings per run and ROI: snr, requested_ceiling = snr/sqrt(1+snr^2), realised_ceiling = "
+      "pearson(BOLD, noiseless BOLD), eeg_ceiling = pearson(BOLD, EEG-visible BOLD) (n/a without EEG-visible "
+      "drive)\n\n"
+      "Per run, sub-XX/[ses-N/]func/ (BIDS derivative time series, each with a JSON sidecar):\n"
+      "  *_desc-noiseless_timeseries.tsv   noiseless ROI BOLD, one row per volume (RepetitionTime, percent signal "
+      "change)\n"
+      "  *_desc-visible_timeseries.tsv     its part driven by EEG band power, one row per volume\n"
+      "  *_desc-drive_timeseries.tsv       neural drive of each ROI (unit variance) on the drive grid\n"
+      "  *_desc-visibledrive_timeseries.tsv   the EEG-visible part of the drive, on the drive grid\n"
+      "  *_desc-bandpower_timeseries.tsv   band power of each source rhythm (<source>_<band>) relative to its mean, "
+      "on the drive grid\n"
+      "The drive grid has SamplingFrequency = 1 / step (step = TR / k <= 0.1 s) and starts StartTime s from the "
+      "first EEG sample (negative: before it, so that the first volume has a full HRF history). These files are "
+      "not fMRI targets for neurobolt prepare/info unless a desc entity is asked for (e.g. --derivatives "
+      "derivatives/{pipeline}-truth --target-entity desc=noiseless).\n",
+      fmt::arg("version", NEUROBOLT_VERSION), fmt::arg("seed", c.seed), fmt::arg("pipeline", c.pipeline));
+}
+
+// Why `folder` is not recognisably an earlier output of write_simulated_dataset ("" when it is):
+// its dataset_description.json names "neurobolt simulate" in GeneratedBy, it holds
+// derivatives/<pipeline>-truth/simulation.json, and nothing else than what the simulator writes
+// (dataset_description.json, README, participants.tsv/.json, task-*_events.json, sub-* folders,
+// derivatives/<pipeline> and derivatives/<pipeline>-truth). Anything else might be someone's work.
+std::string not_a_simulation(const fs::path& folder) {
+  std::error_code ec;
+  if (!generated_by(folder.string(), "neurobolt simulate"))
+    return "its dataset_description.json does not name 'neurobolt simulate' in GeneratedBy";
+  std::set<std::string> pipelines;
+  for (const auto& entry : fs::directory_iterator(folder / "derivatives", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, "-truth") == 0 &&
+        fs::is_regular_file(entry.path() / "simulation.json", ec))
+      pipelines.insert(name.substr(0, name.size() - 6));
+  }
+  if (pipelines.empty()) return "it holds no derivatives/<pipeline>-truth/simulation.json";
+  for (const auto& entry : fs::directory_iterator(folder / "derivatives", ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = entry.is_directory(ec) &&
+                      (pipelines.count(name) > 0 ||
+                       (name.size() > 6 && pipelines.count(name.substr(0, name.size() - 6)) > 0 &&
+                        name.compare(name.size() - 6, 6, "-truth") == 0));
+    if (!ours) return fmt::format("'derivatives/{}' is not written by neurobolt simulate", name);
+  }
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool file = entry.is_regular_file(ec), dir = entry.is_directory(ec);
+    const bool ours = (file && (name == "dataset_description.json" || name == "README" || name == "participants.tsv" ||
+                                name == "participants.json" ||
+                                (name.rfind("task-", 0) == 0 && name.size() > 17 &&
+                                 name.compare(name.size() - 12, 12, "_events.json") == 0))) ||
+                      (dir && (name == "derivatives" || name.rfind("sub-", 0) == 0));
+    if (!ours) return fmt::format("'{}' is not written by neurobolt simulate", name);
+  }
+  if (ec) return "it cannot be listed: " + ec.message();
+  return "";
+}
+
+// Bytes the runs made in parallel may hold: half the physical memory, and half the address space
+// limit (ulimit -v) where one is set.
+int64_t memory_budget() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  int64_t budget = pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 2 : int64_t{4} << 30;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    budget = std::min<int64_t>(budget, static_cast<int64_t>(limit.rlim_cur / 2));
+  return budget;
 }
 
 // Removes the temporary dataset unless it was committed.
@@ -335,8 +436,13 @@ SimulationSummary write_simulated_dataset(const SimulationConfig& c, const std::
   if (fs::exists(out, ec)) {
     if (!fs::is_directory(out, ec))
       throw IoError(fmt::format("'{}' exists and is not a folder; choose another output folder", out.string()));
-    if (!fs::is_empty(out, ec) && !force)
-      throw IoError(fmt::format("'{}' is not empty (use --force to replace it)", out.string()));
+    if (!fs::is_empty(out, ec)) {
+      if (!force) throw IoError(fmt::format("'{}' is not empty (use --force to replace it)", out.string()));
+      if (const std::string why = not_a_simulation(out); !why.empty())
+        throw IoError(fmt::format("'{}' is not an earlier simulation output, so --force does not replace it: {}; "
+                                  "remove it yourself or choose another folder",
+                                  out.string(), why));
+    }
   }
   fs::create_directories(out.parent_path(), ec);
   if (ec) throw IoError(fmt::format("cannot create folder '{}': {}", out.parent_path().string(), ec.message()));
@@ -353,22 +459,40 @@ SimulationSummary write_simulated_dataset(const SimulationConfig& c, const std::
   description["DatasetType"] = "raw";
   description["License"] = "CC0";
   description["Authors"] = ordered_json::array({"neurobolt simulate"});
-  description["GeneratedBy"] = generated_by();
+  description["GeneratedBy"] = generated_by_entry();
   write_json(root / "dataset_description.json", description);
   write_text(root / "README", readme(c));
   std::string participants = "participant_id\n";
   for (int s = 0; s < c.subjects; ++s) participants += fmt::format("sub-{:0{}d}\n", s + 1, c.subjects >= 100 ? 3 : 2);
   write_text(root / "participants.tsv", participants);
+  write_json(root / "participants.json",
+             ordered_json{{"participant_id", {{"Description", "Simulated subject (neurobolt simulate; no real person)"}}}});
+  ordered_json events_sidecar;
+  events_sidecar["onset"] = {{"Description", "Time of the volume trigger from the first EEG sample"}, {"Units", "s"}};
+  events_sidecar["duration"] = {{"Description", "Duration of the event (a trigger is instantaneous)"}, {"Units", "s"}};
+  events_sidecar["trial_type"] = {
+      {"Description", "Kind of event"},
+      {"Levels", {{c.trigger_label, "fMRI volume trigger (start of a volume acquisition)"}}}};
+  events_sidecar["value"] = {{"Description", "The EDF+ annotation text of the event"}};
+  events_sidecar["sample"] = {{"Description", "EEG sample of the event, counted from 0"}};
+  write_json(root / ("task-" + c.task + "_events.json"), events_sidecar);
+
   for (const std::string& name : {c.pipeline, c.pipeline + "-truth"}) {
     ordered_json d;
     d["Name"] = name == c.pipeline ? "Simulated ROI BOLD targets" : "Simulation ground truth";
     d["BIDSVersion"] = kBidsVersion;
     d["DatasetType"] = "derivative";
-    d["GeneratedBy"] = generated_by();
+    d["GeneratedBy"] = generated_by_entry();
+    if (name != c.pipeline)
+      d["GeneratedBy"][0]["Description"] =
+          "Ground truth of the simulation: noiseless and EEG-visible BOLD, neural drives, source band powers "
+          "(*_desc-<what>_timeseries.tsv), noise ceilings (summary.tsv) and the configuration (simulation.json); "
+          "see README";
     write_json(root / "derivatives" / name / "dataset_description.json", d);
   }
   const fs::path truth = root / "derivatives" / (c.pipeline + "-truth");
   write_text(truth / "simulation.json", to_json(c));
+  write_text(truth / "README", truth_readme(c));
   if (c.write_nifti) write_atlas(c, root / "derivatives" / c.pipeline / "atlas");
 
   struct Job {
@@ -383,7 +507,11 @@ SimulationSummary write_simulated_dataset(const SimulationConfig& c, const std::
   for (const auto& roi : c.rois) roi_names.push_back(roi.name);
 
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = std::clamp(c.threads > 0 ? c.threads : hardware, 1, static_cast<int>(jobs.size()));
+  // Each run in flight holds its EEG and working series: no more runs at once than memory allows.
+  const int64_t per_run = std::max<int64_t>(1, run_memory_estimate(c));
+  const auto by_memory = static_cast<int>(std::clamp<int64_t>(memory_budget() / per_run, 1, 1 << 16));
+  const int threads =
+      std::clamp(std::min(c.threads > 0 ? c.threads : hardware, by_memory), 1, static_cast<int>(jobs.size()));
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex report_mutex;
@@ -413,6 +541,14 @@ SimulationSummary write_simulated_dataset(const SimulationConfig& c, const std::
           p.seconds = seconds;
           progress(p);
         }
+      } catch (const std::bad_alloc&) {
+        std::lock_guard<std::mutex> lock(report_mutex);
+        if (!error)
+          error = std::make_exception_ptr(ConfigError(fmt::format(
+              "simulation: out of memory making a run (each needs about {:.1f} GiB, {} in parallel); use fewer "
+              "--threads, channels or minutes, or a lower sample rate",
+              static_cast<double>(per_run) / (1 << 30), threads)));
+        failed.store(true);
       } catch (...) {
         std::lock_guard<std::mutex> lock(report_mutex);
         if (!error) error = std::current_exception();

@@ -113,5 +113,9 @@ std::array<double, 3> radial_direction(const HeadSphere& head, const ElectrodePo
 // EOG (names containing EOG), any case.
 bool is_ecg_name(const std::string& name);
 bool is_eog_name(const std::string& name);
+// The EDF+ label (and BIDS channel name) of a configured channel: EEG electrodes as they are,
+// ECG/EOG channels with their type word in front ("ECG" -> "ECG ECG", "VEOG" -> "EOG VEOG")
+// unless they already start with it ("ECG II").
+std::string edf_label(const std::string& name);
 
 }  // namespace neurobolt::sim

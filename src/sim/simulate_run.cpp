@@ -152,10 +152,10 @@ Layout make_layout(const SimulationConfig& c) {
     Channel ch;
     ch.unit = "uV";
     if (sim::is_ecg_name(name)) {
-      ch.name = name;
+      ch.name = sim::edf_label(name);
       ch.type = ChannelType::ecg;
     } else if (sim::is_eog_name(name)) {
-      ch.name = name;
+      ch.name = sim::edf_label(name);
       ch.type = ChannelType::eog;
     } else {
       ch.name = canonical_channel_name(name);

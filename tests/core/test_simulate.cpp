@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
 
@@ -320,7 +321,11 @@ TEST_CASE("the written dataset reads back through read_recording and index_bids 
     CHECK(rec.sample_rate == 250.0);
     CHECK(rec.num_samples == 60 * 250);
     REQUIRE(rec.num_channels() == 32);
-    for (int64_t ch = 0; ch < 32; ++ch) CHECK(rec.channels[ch].name == c.channels[static_cast<std::size_t>(ch)]);
+    // EEG channels keep their names; the ECG is labelled "ECG ECG" (EDF+ "<type> <name>"), so
+    // that readers inferring the type from the label (MNE's infer_types, EDFbrowser) see an ECG.
+    for (int64_t ch = 0; ch < 31; ++ch) CHECK(rec.channels[ch].name == c.channels[static_cast<std::size_t>(ch)]);
+    for (int64_t ch = 0; ch < 32; ++ch) CHECK(rec.channels[ch].name == run.eeg.channels[ch].name);
+    CHECK(rec.channels[31].name == "ECG ECG");
     CHECK(rec.channels[31].type == ChannelType::ecg);
     CHECK(rec.channels[0].type == ChannelType::eeg);
     REQUIRE(rec.annotations.size() == static_cast<std::size_t>(run.num_volumes));
@@ -362,6 +367,7 @@ TEST_CASE("the written dataset reads back through read_recording and index_bids 
   CHECK(run.sidecar.eeg_reference == "FCz");
   CHECK(run.channels.size() == 32);
   CHECK(run.channels.back().type == "ECG");
+  CHECK(run.channels.back().name == "ECG ECG");  // as the EDF labels it
   REQUIRE(run.events.size() == static_cast<std::size_t>(first.num_volumes));
   CHECK(run.events[3].onset == Approx(first.eeg.annotations[3].onset));
   CHECK(run.events[3].trial_type == "R128");
@@ -408,29 +414,72 @@ TEST_CASE("simulate refuses to overwrite and leaves nothing behind when it fails
                            [](const IoError& e) { return std::string(e.what()).find("--force") != std::string::npos; },
                            "names --force"));
   CHECK(fs::exists(out / "keep.txt"));
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
 
-  // A failure part-way (here from the progress callback) keeps the old dataset and leaves no
-  // temporary folder.
+  // --force replaces only an earlier simulation output: a folder with someone's file is kept.
+  CHECK_THROWS_MATCHES(write_simulated_dataset(c, out.string(), true), IoError,
+                       Catch::Matchers::Predicate<IoError>(
+                           [&](const IoError& e) {
+                             const std::string m = e.what();
+                             return m.find(out.string()) != std::string::npos &&
+                                    m.find("not an earlier simulation output") != std::string::npos &&
+                                    m.find("'neurobolt simulate'") != std::string::npos;
+                           },
+                           "names the folder and why"));
+  CHECK(fs::exists(out / "keep.txt"));
+  CHECK(entries() == std::vector<std::string>{"ds"});
+
+  // A simulation output is replaced with force; a failure part-way (here from the progress
+  // callback) keeps the old dataset and leaves no temporary folder.
+  fs::remove_all(out);
+  write_simulated_dataset(c, out.string(), false);
+  const std::string old_edf = read_bytes(out / "sub-01/eeg/sub-01_task-rest_run-1_eeg.edf");
   c.subjects = 2;
   CHECK_THROWS_WITH(write_simulated_dataset(c, out.string(), true,
                                             [](const SimulationProgress&) { throw std::runtime_error("interrupted"); }),
                     "interrupted");
-  CHECK(fs::exists(out / "keep.txt"));
-  auto entries = [&] {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
-    return names;
-  };
+  CHECK(read_bytes(out / "sub-01/eeg/sub-01_task-rest_run-1_eeg.edf") == old_edf);
+  CHECK_FALSE(fs::exists(out / "sub-02"));
   CHECK(entries() == std::vector<std::string>{"ds"});
 
   // With force, the new dataset replaces the old one; an empty folder needs no force.
   write_simulated_dataset(c, out.string(), true);
-  CHECK_FALSE(fs::exists(out / "keep.txt"));
   CHECK(fs::exists(out / "sub-02/eeg/sub-02_task-rest_run-1_eeg.edf"));
   CHECK(entries() == std::vector<std::string>{"ds"});
   fs::create_directories(dir / "empty");
   write_simulated_dataset(c, (dir / "empty").string(), false);
   CHECK(fs::exists(dir / "empty/participants.tsv"));
+
+  // Anything added to a simulation output makes it someone's work: refused, and kept.
+  auto refused_with = [&](const fs::path& extra, const std::string& text) {
+    CHECK_THROWS_WITH(write_simulated_dataset(c, out.string(), true),
+                      Contains("not an earlier simulation output") && Contains(text));
+    CHECK(fs::exists(extra));
+    fs::remove_all(extra);
+  };
+  std::ofstream(out / "notes.txt") << "mine";
+  refused_with(out / "notes.txt", "'notes.txt' is not written by neurobolt simulate");
+  fs::create_directories(out / "derivatives/fmriprep");
+  refused_with(out / "derivatives/fmriprep", "'derivatives/fmriprep' is not written by neurobolt simulate");
+  fs::rename(out / "derivatives/neurobolt-sim-truth/simulation.json", dir / "simulation.json");
+  CHECK_THROWS_WITH(write_simulated_dataset(c, out.string(), true), Contains("simulation.json"));
+  fs::rename(dir / "simulation.json", out / "derivatives/neurobolt-sim-truth/simulation.json");
+  write_simulated_dataset(c, out.string(), true);
+  CHECK(entries() == std::vector<std::string>{"ds", "empty"});
+}
+
+TEST_CASE("the per-run memory estimate grows with channels and samples", "[sim]") {
+  SimulationConfig c = small_config();
+  const int64_t one = run_memory_estimate(c);
+  c.channels = channel_preset("mr32");
+  CHECK(run_memory_estimate(c) > one);
+  c.minutes = 2.0;
+  CHECK(run_memory_estimate(c) > 2 * one);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,6 +524,155 @@ TEST_CASE("simulation configs round-trip through JSON and are validated", "[sim]
   CHECK_THROWS_WITH(channel_preset("mr64"), Contains("mr32"));
   CHECK(channel_preset("mr32").size() == 32);
   CHECK(roi_preset("roi16").size() == 16);
+}
+
+TEST_CASE("simulation configs bound every size and rate before anything is allocated", "[sim]") {
+  auto refused = [](auto change, const std::vector<std::string>& fields, const std::string& text) {
+    SimulationConfig bad = SimulationConfig::defaults();
+    change(bad);
+    try {
+      validate(bad);
+      FAIL("accepted");
+    } catch (const SimulationConfigError& e) {
+      INFO(e.what());
+      CHECK(e.fields == fields);
+      CHECK_THAT(std::string(e.what()), Contains(text));
+      CHECK(e.kind() == ErrorKind::config);
+    }
+  };
+  refused([](SimulationConfig& b) { b.minutes = 1e9; }, {"minutes"}, "minutes: expected at most 240 per run, found 1e+09");
+  refused([](SimulationConfig& b) { b.minutes = 60; b.sample_rate = 20000; }, {"minutes", "sample_rate"},
+          "3600 s x 20000 Hz = 72000000");
+  refused([](SimulationConfig& b) { b.minutes = 60; b.sample_rate = 4000; b.channels = channel_preset("mr32");
+                                    for (const char* e : {"AF3", "AF4", "F1", "F2", "F5", "F6", "FC3", "FC4", "C1",
+                                                          "C2", "C5", "C6", "CP3", "CP4", "P1", "P2", "P5", "P6",
+                                                          "PO3", "PO4", "PO7", "PO8", "FT7", "FT8", "TP7", "TP8",
+                                                          "AFz", "CPz", "Fpz", "Iz", "F9", "F10", "T9", "T10"})
+                                      b.channels.push_back(e); },
+          {"channels", "minutes", "sample_rate"}, "channel samples per run");
+  refused([](SimulationConfig& b) { b.subjects = 999; b.sessions = 99; b.runs = 99; }, {"subjects", "sessions", "runs"},
+          "at most 10000 runs in all");
+  refused([](SimulationConfig& b) { b.subjects = 999; b.runs = 10; b.minutes = 200; b.sample_rate = 1000; },
+          {"subjects", "sessions", "runs", "channels", "minutes", "sample_rate"}, "channel samples in all runs");
+  refused([](SimulationConfig& b) { b.artefacts.blink_rate = 1e9; }, {"artefacts.blink_rate"},
+          "artefacts.blink_rate: expected at most 120 per minute, found 1e+09");
+  refused([](SimulationConfig& b) { b.artefacts.muscle_rate = 1e9; }, {"artefacts.muscle_rate"}, "per minute");
+  refused([](SimulationConfig& b) { b.artefacts.pulse_amplitude = 1e30; }, {"artefacts.pulse_amplitude"}, "uV");
+  refused([](SimulationConfig& b) { b.sensor_noise = 1e30; }, {"sensor_noise"}, "uV");
+  refused([](SimulationConfig& b) { b.rois[0].hrf.length = 1e9; }, {"rois['calcarine'].hrf.length"}, "at most 100 s");
+  refused([](SimulationConfig& b) { b.rois.resize(1001, b.rois[15]); }, {"rois"}, "at most 1000 ROIs");
+  refused([](SimulationConfig& b) { b.sources.resize(201, b.sources[0]); }, {"sources"}, "at most 200 sources");
+  refused([](SimulationConfig& b) { b.rois[0].couplings.resize(51, b.rois[0].couplings[0]); },
+          {"rois['calcarine'].couplings"}, "at most 50 couplings");
+  refused([](SimulationConfig& b) { b.head.relative_radii.assign(11, 0.9); }, {"head.relative_radii"}, "1 to 10 shells");
+  refused([](SimulationConfig& b) { b.rois[0].name = std::string(65, 'r'); }, {"rois"}, "1 to 64 characters");
+  refused([](SimulationConfig& b) { b.minutes = 200; b.sources.resize(200, b.sources[0]);
+                                    for (std::size_t i = 0; i < b.sources.size(); ++i) b.sources[i].name = "s" + std::to_string(i); },
+          {"sources", "rois", "minutes"}, "drive-grid values per run");
+
+  // From a JSON file: a config error naming the file and the field, before any allocation.
+  CHECK_THROWS_WITH(simulation_config_from_json(R"({"artefacts": {"blink_rate": 1e9}})", "sim.json"),
+                    Catch::StartsWith("sim.json: simulation config: artefacts.blink_rate: expected at most 120"));
+  CHECK_THROWS_AS(simulation_config_from_json(R"({"minutes": 1e9})", "sim.json"), ConfigError);
+  CHECK_NOTHROW(validate(SimulationConfig::defaults()));
+}
+
+TEST_CASE("trigger labels: any text an EDF+ annotation holds", "[sim]") {
+  SimulationConfig c = SimulationConfig::defaults();
+  for (const std::string label : {std::string("R128"), std::string("Scan Start"), std::string("T  1"),
+                                   std::string("Volume/1"), std::string("V\xc3\xa9lum\xc3\xa9"), std::string(40, 'x')}) {
+    c.trigger_label = label;
+    CHECK_NOTHROW(validate(c));
+  }
+  for (const std::string label :
+       {std::string(), std::string(41, 'x'), std::string(" R128"), std::string("R128 "), std::string("R\t128"),
+        std::string("R\n128"), std::string("R\x14" "1"), std::string("\xff"), std::string("\xc3")}) {
+    c.trigger_label = label;
+    CHECK_THROWS_WITH(validate(c), Contains("trigger_label: expected 1 to 40 bytes of UTF-8 text without control"));
+  }
+
+  // Labels with spaces survive the EDF+ file and events.tsv.
+  test::TempDir dir;
+  SimulationConfig small = small_config();
+  small.subjects = 1;
+  small.trigger_label = "Scan Start";
+  write_simulated_dataset(small, (dir / "ds").string(), false);
+  const Recording rec = read_recording((dir / "ds/sub-01/eeg/sub-01_task-rest_run-1_eeg.edf").string());
+  REQUIRE_FALSE(rec.annotations.empty());
+  CHECK(rec.annotations.front().label == "Scan Start");
+  BidsOptions options;
+  options.derivatives = {"derivatives/neurobolt-sim"};
+  const BidsDataset ds = index_bids((dir / "ds").string(), options);
+  REQUIRE(ds.runs.size() == 1);
+  REQUIRE_FALSE(ds.runs.front().events.empty());
+  CHECK(ds.runs.front().events.front().trial_type == "Scan Start");
+}
+
+TEST_CASE("the simulated BIDS dataset: placement scheme, sidecars, ground-truth names", "[sim]") {
+  test::TempDir dir;
+  SimulationConfig c = small_config();
+  c.channels = channel_preset("mr32");
+  c.subjects = 1;
+  write_simulated_dataset(c, (dir / "ds").string(), false);
+  const fs::path root = dir / "ds";
+  const auto sidecar = [&](const fs::path& p) { return nlohmann::json::parse(read_bytes(p)); };
+  const std::string base = "sub-01_task-rest_run-1";
+  CHECK(sidecar(root / "sub-01/eeg" / (base + "_eeg.json"))["EEGPlacementScheme"] == "10-10");  // FC1, CP1, TP9, POz
+  c.channels = channel_preset("1020");
+  write_simulated_dataset(c, (dir / "classic").string(), false);
+  CHECK(sidecar(dir / "classic/sub-01/eeg" / (base + "_eeg.json"))["EEGPlacementScheme"] == "10-20");
+  c.channels = {"Fp1", "AFF1h", "Cz", "O1"};
+  write_simulated_dataset(c, (dir / "fine").string(), false);
+  CHECK(sidecar(dir / "fine/sub-01/eeg" / (base + "_eeg.json"))["EEGPlacementScheme"] == "10-05");
+
+  // The channels.tsv types, and names equal to the EDF labels.
+  const std::string channels = read_bytes(root / "sub-01/eeg" / (base + "_channels.tsv"));
+  CHECK_THAT(channels, Contains("\nFp1\tEEG\tuV\t250\tgood\n"));
+  CHECK_THAT(channels, Contains("\nECG ECG\tECG\tuV\t250\tgood\n"));
+  const auto eeg_json = sidecar(root / "sub-01/eeg" / (base + "_eeg.json"));
+  CHECK(eeg_json["EEGChannelCount"] == 31);
+  CHECK(eeg_json["ECGChannelCount"] == 1);
+
+  // events.json and participants.json describe their tables.
+  const auto events = sidecar(root / "task-rest_events.json");
+  for (const char* column : {"onset", "duration", "trial_type", "value", "sample"}) CHECK(events.contains(column));
+  CHECK(events["trial_type"]["Levels"].contains("R128"));
+  CHECK(sidecar(root / "participants.json").contains("participant_id"));
+
+  // Ground truth: BIDS derivative time series with sidecars, described in the truth README.
+  const fs::path truth = root / "derivatives/neurobolt-sim-truth";
+  for (const char* desc : {"noiseless", "visible", "drive", "visibledrive", "bandpower"}) {
+    INFO(desc);
+    CHECK(fs::exists(truth / "sub-01/func" / (base + "_desc-" + desc + "_timeseries.tsv")));
+    CHECK(fs::exists(truth / "sub-01/func" / (base + "_desc-" + desc + "_timeseries.json")));
+    CHECK_THAT(read_bytes(truth / "README"), Contains(std::string("_desc-") + desc + "_timeseries.tsv"));
+  }
+  CHECK(sidecar(truth / "sub-01/func" / (base + "_desc-drive_timeseries.json"))["SamplingFrequency"] == 10.0);
+  for (const auto& e : fs::recursive_directory_iterator(truth)) {
+    const std::string name = e.path().filename().string();
+    CHECK(name.find("_bold.tsv") == std::string::npos);
+    CHECK(name.find("_drive.tsv") == std::string::npos);
+    CHECK(name.find("_bandpower.tsv") == std::string::npos);
+  }
+  CHECK(is_simulation_truth_folder(truth.string()));
+  CHECK_FALSE(is_simulation_truth_folder((root / "derivatives/neurobolt-sim").string()));
+
+  // By default the truth holds no target; with desc=noiseless its noiseless BOLD is the target.
+  const BidsDataset by_default = index_bids(root.string(), BidsOptions{{"derivatives/neurobolt-sim",
+                                                                         "derivatives/neurobolt-sim-truth"}});
+  REQUIRE(by_default.num_with_target() == 1);
+  CHECK(by_default.runs.front().target->path.find("desc-roi_timeseries") != std::string::npos);
+  BidsOptions noiseless;
+  noiseless.derivatives = {"derivatives/neurobolt-sim-truth"};
+  noiseless.target_entities = {{"desc", "noiseless"}};
+  const BidsDataset from_truth = index_bids(root.string(), noiseless);
+  REQUIRE(from_truth.num_with_target() == 1);
+  c.channels = channel_preset("mr32");
+  const SimulatedRun run = simulate_run(c, 0, 0, 0);
+  const TargetSeries& target = *from_truth.runs.front().target;
+  REQUIRE(target.data.size() == run.bold_noiseless.size());
+  for (std::size_t i = 0; i < target.data.size(); ++i)
+    CHECK(target.data[i] == Approx(run.bold_noiseless[i]).epsilon(1e-6).margin(1e-6));
 }
 
 // ---------------------------------------------------------------------------------------------

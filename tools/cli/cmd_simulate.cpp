@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "common.hpp"
@@ -44,6 +45,43 @@ std::vector<SimRoi> pick_rois(const std::vector<std::string>& names, const std::
     picked.push_back(*it);
   }
   return picked;
+}
+
+// The config field each option sets (SimulationConfigError::fields names config fields).
+const std::map<std::string, std::string>& option_of_field() {
+  static const std::map<std::string, std::string> map = {
+      {"subjects", "--subjects"},     {"sessions", "--sessions"},
+      {"runs", "--runs"},             {"minutes", "--minutes"},
+      {"sample_rate", "--sfreq"},     {"repetition_time", "--tr"},
+      {"first_volume", "--first-volume"}, {"trigger_label", "--trigger"},
+      {"task", "--task"},             {"channels", "--channels"},
+      {"reference", "--reference"},   {"rois", "--rois"},
+      {"snr", "--snr"},               {"power_line_frequency", "--line-freq"},
+      {"vigilance", "--vigilance"},   {"pipeline", "--pipeline"}};
+  return map;
+}
+
+// Channel names from --channels: one preset alone, or names that are 10-05 electrodes or ECG/EOG
+// channels. A bad value is a usage error naming it.
+std::vector<std::string> pick_channels(const std::vector<std::string>& names) {
+  const auto presets = channel_preset_names();
+  const auto is_preset = [&](const std::string& n) { return std::find(presets.begin(), presets.end(), n) != presets.end(); };
+  if (names.size() == 1 && is_preset(names.front())) return channel_preset(names.front());
+  for (const auto& name : names) {
+    if (is_preset(name))
+      throw UsageError(fmt::format("--channels: the preset '{}' stands alone, found it in a list of {} names", name,
+                                   names.size()));
+    std::string lower = name;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const bool known = standard_montage(StandardMontage::standard_1005).find(name).has_value() ||
+                       lower.find("ecg") != std::string::npos || lower.find("ekg") != std::string::npos ||
+                       lower.find("eog") != std::string::npos;
+    if (!known)
+      throw UsageError(fmt::format("--channels: '{}' is neither a preset ({}) nor a 10-05 electrode name nor an "
+                                   "ECG/EOG channel (a name containing ECG, EKG or EOG)",
+                                   name, fmt::join(presets, ", ")));
+  }
+  return names;
 }
 
 }  // namespace
@@ -84,8 +122,13 @@ void register_simulate(CLI::App& app) {
       "volume. fMRI: per ROI, band power of coupled sources plus an EEG-invisible part, convolved with the HRF, plus "
       "physiological noise, drift and thermal noise at --snr. Targets go to derivatives/<pipeline>, the ground truth "
       "(noiseless BOLD, drives, band powers, noise ceilings, the full config) to derivatives/<pipeline>-truth. The "
-      "same --seed gives the same bytes. Options given here override --config.");
-  cmd->add_option("-o,--out", o->out, "Dataset folder to create (refused if not empty, unless --force)");
+      "same --seed gives the same bytes. Options given here override --config. A bad option value exits 2 naming "
+      "the option, a bad value in --config exits 5 naming the file and field. Without -q the progress goes to stderr and "
+      "a summary with the noise ceilings per ROI to stdout; with -q nothing is printed but errors.");
+  cmd->add_option("-o,--out", o->out,
+                  "Dataset folder to create. A non-empty folder is refused; with --force it is replaced only if it is "
+                  "an earlier simulation output (its dataset_description.json names 'neurobolt simulate', it holds "
+                  "derivatives/<pipeline>-truth/simulation.json and nothing the simulator does not write)");
   cmd->add_option("--config", o->config, "Simulation config (JSON, e.g. a dataset's simulation.json)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--subjects", o->subjects, "Subjects")->capture_default_str()->check(CLI::Range(1, 999));
@@ -93,7 +136,11 @@ void register_simulate(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 99));
   cmd->add_option("--runs", o->runs, "Runs per subject and session")->capture_default_str()->check(CLI::Range(1, 99));
-  cmd->add_option("--minutes", o->minutes, "Minutes per run (rounded to whole seconds)")
+  cmd->add_option("--minutes", o->minutes,
+                  fmt::format("Minutes per run (rounded to whole seconds; at most {:g}, and at most {} samples per "
+                              "channel and run, {} channel samples per run)",
+                              SimulationLimits::max_minutes, SimulationLimits::max_run_samples,
+                              SimulationLimits::max_run_values))
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--sfreq", o->sfreq, "EEG sampling rate, Hz (a whole number, 100-20000)")->capture_default_str();
@@ -101,7 +148,10 @@ void register_simulate(CLI::App& app) {
   cmd->add_option("--first-volume", o->first_volume, "Seconds from the first EEG sample to the first volume")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--trigger", o->trigger, "Label of the volume trigger annotations")->capture_default_str();
+  cmd->add_option("--trigger", o->trigger,
+                  "Label of the volume trigger annotations: 1-40 bytes of UTF-8 text, spaces inside allowed (e.g. "
+                  "'Scan Start'), no control characters, no leading or trailing space")
+      ->capture_default_str();
   cmd->add_option("--channels", o->channels,
                   fmt::format("Channels: a preset ({}) or 10-05 names, comma-separated; names with ECG/EOG are ECG/EOG "
                               "channels",
@@ -153,26 +203,26 @@ void register_simulate(CLI::App& app) {
     if (given("--line-freq")) c.power_line_frequency = o->line;
     if (given("--vigilance")) c.vigilance = o->vigilance;
     if (given("--pipeline")) c.pipeline = o->pipeline;
-    if (given("--channels")) {
-      const auto& names = o->channels;
-      const auto presets = channel_preset_names();
-      const bool preset =
-          names.size() == 1 && std::find(presets.begin(), presets.end(), names.front()) != presets.end();
-      std::string lower = names.front();
-      for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      const bool known = standard_montage(StandardMontage::standard_1005).find(names.front()).has_value() ||
-                         lower.find("ecg") != std::string::npos || lower.find("ekg") != std::string::npos ||
-                         lower.find("eog") != std::string::npos;
-      if (names.size() == 1 && !preset && !known)
-        throw UsageError(fmt::format("--channels: '{}' is neither a preset ({}) nor a 10-05 electrode name",
-                                     names.front(), fmt::join(presets, ", ")));
-      c.channels = preset ? channel_preset(names.front()) : names;
-    }
+    if (given("--channels")) c.channels = pick_channels(o->channels);
     if (given("--rois")) c.rois = pick_rois(o->rois, from_file ? c.rois : roi_preset("roi16"));
     if (o->no_artefacts) c.artefacts = SimArtefacts{0, 0, 0, 0, 0, 0};
     if (o->nifti) c.write_nifti = true;
     c.threads = global_options().threads;
-    validate(c);
+    try {
+      validate(c);
+    } catch (SimulationConfigError& e) {
+      // A bad option value is a usage error naming the option; a bad value from --config, a
+      // config error naming the file.
+      std::vector<std::string> options;
+      for (const auto& field : e.fields) {
+        const auto it = option_of_field().find(field);
+        if (it != option_of_field().end() && cmd->count(it->second) > 0) options.push_back(it->second);
+      }
+      if (!options.empty())
+        throw UsageError(fmt::format("{}: expected {}, found {}", fmt::join(options, ", "), e.expected, e.found));
+      if (from_file) e.add_context(o->config);
+      throw;
+    }
     if (o->dump_config) {
       std::cout << to_json(c);
       return;
@@ -183,8 +233,15 @@ void register_simulate(CLI::App& app) {
       note(fmt::format("[{}/{}] {}: {:.1f} min, {} ch at {:g} Hz, {} volumes ({:.1f} s)", p.completed, p.total, p.label,
                        p.minutes, p.channels, p.sample_rate, p.volumes, p.seconds));
     });
-    std::cout << fmt::format("wrote {}: {} runs ({} subjects), {} ROIs, {:.1f} s\n", summary.root, summary.runs,
-                             c.subjects, summary.roi_names.size(), summary.seconds);
+    // What was written, and the noise ceilings it reached: notes about a file-producing command,
+    // so -q prints nothing at all.
+    if (global_options().quiet) return;
+    const auto plural = [](int64_t n, const char* one, const char* many) {
+      return fmt::format("{} {}", n, n == 1 ? one : many);
+    };
+    std::cout << fmt::format("wrote {}: {} ({}), {}, {:.1f} s\n", summary.root, plural(summary.runs, "run", "runs"),
+                             plural(c.subjects, "subject", "subjects"),
+                             plural(static_cast<int64_t>(summary.roi_names.size()), "ROI", "ROIs"), summary.seconds);
     std::cout << fmt::format("{:<22} {:>9} {:>12}\n", "ROI", "ceiling", "EEG ceiling");
     for (std::size_t r = 0; r < summary.roi_names.size(); ++r) {
       const double eeg = summary.mean_eeg_ceiling[r];
