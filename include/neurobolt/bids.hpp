@@ -105,6 +105,8 @@ struct BidsDataset {
   std::vector<EegRun> runs;  // sorted by path
   // What was skipped, excluded, inferred or not found: one line each, paths relative to root.
   std::vector<std::string> log;
+  // Targets that match no EEG run (paths relative to root): a run whose EEG file is missing.
+  std::vector<std::string> unmatched_targets;
 
   int64_t num_with_target() const;
 };

@@ -328,7 +328,13 @@ InfoKind info_kind(const std::string& path) {
   if (extension == ".json" || extension == ".pth" || extension == ".pt") return InfoKind::model;
   h5::silence_library_errors();
   if (extension == ".h5" || extension == ".hdf5" || (fs::is_regular_file(status) && H5Fis_hdf5(path.c_str()) > 0)) {
-    const h5::File file = h5::File::open_read(path);
+    const h5::File file = [&path] {
+      try {
+        return h5::File::open_read(path);
+      } catch (const FormatError& e) {
+        throw FormatError(fmt::format("{}; expected a neurobolt checkpoint or prepared dataset", e.what()));
+      }
+    }();
     const std::string format =
         file.has_attribute("/", "format") ? "'" + file.string_attribute("/", "format") + "'" : "none";
     if (format == "'neurobolt-dataset'") return InfoKind::dataset;

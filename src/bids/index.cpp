@@ -1,8 +1,10 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "core/plural.hpp"
 #include "neurobolt/bids.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/tsv.hpp"
@@ -377,7 +380,11 @@ class Indexer {
   std::vector<Candidate> find_candidates(const std::vector<fs::path>& derivatives) {
     std::vector<Candidate> candidates;
     int64_t filtered = 0;
+    // What the files left out by --target-entity carry instead: key -> values ("none": no such entity).
+    std::map<std::string, std::set<std::string>> found_values;
+    bool truth_folder = false;
     const auto scan = [&](const fs::path& base, bool want_tsv, bool want_nifti) {
+      truth_folder = false;
       // A simulation's ground truth (noiseless BOLD, drives, band powers) is no target unless a
       // desc entity picks one of its series.
       if (base != root_ && options_.target_entities.count("desc") == 0 && is_simulation_truth_folder(base.string())) {
@@ -385,6 +392,7 @@ class Indexer {
                         "(e.g. desc=noiseless)",
                         rel(base)));
         want_tsv = false;
+        truth_folder = true;
       }
       for (const auto& func : modality_dirs(base, "func"))
         for (const auto& file : list_files(func)) {
@@ -404,6 +412,10 @@ class Indexer {
           }
           if (!wanted_target(*name)) {
             ++filtered;
+            for (const auto& [key, value] : options_.target_entities) {
+              const auto has = name->get(key);
+              found_values[key].insert(has.empty() ? std::string("none") : std::string(has));
+            }
             continue;
           }
           candidates.push_back(Candidate{file, base, *name, nifti});
@@ -413,15 +425,26 @@ class Indexer {
     if (with_atlas) scan(root_, false, true);
     for (const auto& folder : derivatives) {
       const std::size_t before = candidates.size();
+      const int64_t filtered_before = filtered;
       scan(folder, true, with_atlas);
-      if (candidates.size() == before)
+      if (candidates.size() == before && filtered == filtered_before && !truth_folder)
         log(
             fmt::format("derivatives folder '{}' holds no target under sub-*/[ses-*/]func (expected a pipeline "
                         "folder such as derivatives/<pipeline>)",
                         rel(folder)));
     }
-    if (filtered > 0)
-      log(fmt::format("{} possible target files left out: they lack the requested target entities", filtered));
+    if (filtered > 0) {
+      // The likeliest reason nothing matched: first in the log.
+      std::vector<std::string> wanted, found;
+      for (const auto& [key, value] : options_.target_entities) {
+        wanted.push_back(key + "=" + value);
+        found.push_back(fmt::format("{}: {}", key, fmt::join(found_values[key], ", ")));
+      }
+      dataset_.log.insert(dataset_.log.begin(),
+                          fmt::format("{} left out for lacking {} (they have {})",
+                                      count_of(filtered, "possible target file"), fmt::join(wanted, " "),
+                                      fmt::join(found, "; ")));
+    }
     return candidates;
   }
 
@@ -576,7 +599,10 @@ class Indexer {
       run.target = it->second;
     }
     for (std::size_t i = 0; i < candidates.size(); ++i)
-      if (!used[i]) log(fmt::format("target '{}' matches no EEG run", rel(candidates[i].path)));
+      if (!used[i]) {
+        dataset_.unmatched_targets.push_back(rel(candidates[i].path));
+        log(fmt::format("target '{}' matches no EEG run", rel(candidates[i].path)));
+      }
   }
 
   fs::path root_;

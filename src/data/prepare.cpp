@@ -380,6 +380,10 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
   header_only.header_only = true;
   const Recording head = read_recording(run.eeg_path, header_only);
   if (!(head.sample_rate > 0) || head.num_samples <= 0) {
+    // A header-only read cannot tell an empty recording from one whose data file is missing (a
+    // BrainVision header without DataPoints): opening it for reading checks the data files and
+    // names a missing one.
+    RecordingReader check(run.eeg_path);
     throw FormatError(fmt::format("'{}': no samples to window (sample rate {} Hz, {} samples)", run.eeg_path,
                                   head.sample_rate, head.num_samples));
   }
@@ -454,14 +458,19 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
                                                    eeg.num_samples, n_out));
     }
     // A channel constant over the whole run (not one we zero-filled) is a dead or unplugged
-    // electrode more often than data: say so.
+    // electrode more often than data: say so. Judged away from the ends (1 s each), where the
+    // resampler's edge response makes even a constant input vary, and within 1e-4 uV (resampling
+    // phases sum their taps to values that differ in the last float bits).
     std::vector<std::string> flat;
     const auto& zero_filled = eeg.report.zero_filled;
-    for (int64_t c = 0; c < C; ++c) {
+    const auto margin = static_cast<int64_t>(o_.sample_rate);
+    for (int64_t c = 0; c < C && n_out > 2 * margin + 1; ++c) {
       if (std::find(zero_filled.begin(), zero_filled.end(), o_.channels[c]) != zero_filled.end()) continue;
       const float* x = eeg.data.data() + c * n_out;
-      const auto [low, high] = std::minmax_element(x, x + n_out);
-      if (n_out > 1 && *low == *high) flat.push_back(o_.channels[c]);
+      const auto [low, high] = std::minmax_element(x + margin, x + n_out - margin);
+      if (static_cast<double>(*high) - *low <= 1e-4 + 1e-6 * std::abs(static_cast<double>(*high))) {
+        flat.push_back(o_.channels[c]);
+      }
     }
     if (!flat.empty()) {
       report.warnings.push_back(fmt::format("'{}': {} constant over the whole run (a dead or unplugged electrode? "
@@ -549,7 +558,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
   validate(o_);
   if (runs_.empty()) {
     throw ConfigError(fmt::format("prepare: no EEG run with an fMRI target to prepare{}",
-                                  skipped_runs.empty() ? "" : fmt::format(" ({} without a target)", skipped_runs.size())));
+                                  skipped_runs.empty() ? "" : fmt::format(" ({} skipped: {})", skipped_runs.size(), skipped_runs.front())));
   }
   PrepareResult result;
   const bool from_data = o_.channels.empty();
@@ -762,6 +771,9 @@ PrepareResult prepare_bids(const std::string& bids_root, const std::string& outp
   }
   std::vector<RunSource> runs;
   std::vector<std::string> skipped;
+  // A target whose EEG file is missing (or misnamed) would otherwise vanish without a word.
+  for (const auto& target : dataset.unmatched_targets)
+    skipped.push_back(fmt::format("'{}': no EEG run matches this target (is its EEG file missing?)", target));
   for (const auto& run : dataset.runs) {
     if (!run.target) {
       skipped.push_back(fmt::format("'{}': no fMRI target", run.path));
@@ -794,6 +806,10 @@ PrepareResult prepare_bids(const std::string& bids_root, const std::string& outp
   }
   if (runs.empty()) {
     std::vector<std::string> lines(dataset.log.begin(), dataset.log.begin() + std::min<std::size_t>(dataset.log.size(), 8));
+    if (dataset.log.size() > lines.size()) {
+      lines.push_back(fmt::format("... {} more (every line: neurobolt info {})", dataset.log.size() - lines.size(),
+                                  bids_root));
+    }
     throw ConfigError(fmt::format("'{}': no EEG run with an fMRI target ({} EEG runs; derivatives searched: {}){}{}",
                                   bids_root, dataset.runs.size(),
                                   bids.derivatives.empty() ? "none" : fmt::format("{}", fmt::join(bids.derivatives, ", ")),

@@ -38,6 +38,9 @@ run 2 "$bin" prepare --eeg "$edf" --targets "$targets" --tr 2 -o "$work/v.h5" --
 has err "--split cross-subject: splits by subject"
 run 2 "$bin" prepare --eeg "$edf" --targets "$targets" --tr 2 -o "$work/v.h5" --derivatives x
 has err "--derivatives: chooses targets in a BIDS root"
+run 2 "$bin" prepare "$sim" -o "$work/v.h5" --device cuda; has err "--device: 'prepare' runs on the CPU"
+run 2 "$bin" info neurobolt-tiny --precision bf16; has err "--precision: 'info' runs on the CPU"
+run 2 "$bin" simulate --dump-config --out "$work/dump"; has err "--out: --dump-config prints the config"
 # The same channels in another order and old names are the config's channels.
 run 0 "$bin" prepare "$sim" -o "$work/order.h5" --config neurobolt-tiny --channels O2,O1,T4,T3,C4,C3,FP2,FP1 -q
 run 2 "$bin" bench --read "$edf" --batch 4; has err "--batch: does not apply to --read"

@@ -38,10 +38,14 @@ run 0 "$bin" convert "$src/tests/data/pth/neurobolt_micro_training.pth" "$work/m
   --config "$src/tests/data/neurobolt-micro.json"
 head -c 2000 "$work/micro.h5" >"$work/cut.h5"
 run 4 hostile "$bin" info "$work/cut.h5"
+has err "cut.h5': an HDF5 file that HDF5 cannot open (truncated or damaged); expected a neurobolt checkpoint or prepared dataset"
+one_line_error
+run 4 hostile "$bin" bench --config "$work/cut.h5" --batch 1 --iterations 1
 has err "cut.h5"; has err "expected a neurobolt checkpoint or a model config JSON"; one_line_error
 grep -q "not valid JSON" "$work/err" && fail "a truncated HDF5 file reported as broken JSON"
 printf 'PK\003\004\000\000\000' >"$work/model.zip"
-run 4 hostile "$bin" info "$work/model.zip"; has err "model.zip': a binary file"; one_line_error
+run 4 hostile "$bin" info "$work/model.zip"; has err "model.zip': expected an EEG recording"; one_line_error
+run 4 hostile "$bin" bench --config "$work/model.zip" --batch 1; has err "model.zip': a binary file"; one_line_error
 
 # EDF: a NUL byte inside a label is escaped (the message is not cut there); a negative
 # number of samples per record is called that, not "a sampling rate of 0 Hz".

@@ -32,8 +32,8 @@ void register_convert(CLI::App& app) {
   cmd->add_flag("--partial", o->partial, "Load the weights that match and initialise the rest instead of failing");
   cmd->add_option("--seed", o->seed, "Seed for weights the file does not provide")->capture_default_str();
   add_standard_options(*cmd);
-  cmd->callback([o] {
-    apply_runtime();
+  cmd->callback([o, cmd] {
+    apply_cpu_runtime(*cmd);
     ImportOptions options;
     options.source = o->from == "labram" ? ImportSource::labram : ImportSource::neurobolt;
     if (!o->config.empty()) options.config = load_config(o->config);

@@ -40,7 +40,7 @@ void register_info(CLI::App& app) {
   cmd->add_option("--atlas-labels", o->atlas_labels, "BIDS: ROI names of the atlas")->check(existing_file("--atlas-labels"));
   add_standard_options(*cmd);
   cmd->callback([o, cmd] {
-    apply_runtime();
+    apply_cpu_runtime(*cmd);
     if (o->channels) {
       for (const auto& name : position_vocabulary()) std::cout << name << "\n";
       return;

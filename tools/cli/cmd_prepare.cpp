@@ -43,6 +43,7 @@ void register_prepare(CLI::App& app) {
   add_standard_options(*cmd);
 
   cmd->callback([o, cmd] {
+    apply_cpu_runtime(*cmd);
     const bool explicit_mode = !o->eeg.empty();
     if (explicit_mode == !o->bids_root.empty()) throw UsageError("prepare: give one of BIDS_ROOT and --eeg FILE");
     if (explicit_mode && (o->targets.empty() || cmd->count("--tr") == 0)) {
@@ -93,7 +94,7 @@ void register_prepare(CLI::App& app) {
       print_result(fmt::format("{} is up to date (same inputs and options; --force redoes it)\n", o->output));
       return;
     }
-    int64_t warnings = static_cast<int64_t>(result.warnings.size()), skipped = 0;
+    int64_t warnings = static_cast<int64_t>(result.warnings.size() + result.skipped_runs.size()), skipped = 0;
     for (const auto& r : result.runs) {
       warnings += static_cast<int64_t>(r.warnings.size());
       skipped += r.skipped();

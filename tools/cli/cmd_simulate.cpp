@@ -184,7 +184,8 @@ void register_simulate(CLI::App& app) {
   cmd->add_flag("--dump-config", o->dump_config, "Print the resulting config as JSON and write nothing");
   add_standard_options(*cmd);
   cmd->callback([cmd, o] {
-    apply_runtime();
+    apply_cpu_runtime(*cmd);
+    if (o->dump_config) refuse_option(*cmd, "--out", "--dump-config prints the config and writes nothing");
     SimulationConfig c = o->config.empty() ? SimulationConfig::defaults() : load_config_file(o->config);
     const bool from_file = !o->config.empty();
     auto given = [&](const char* option) { return !from_file || cmd->count(option) > 0; };

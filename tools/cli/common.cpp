@@ -34,6 +34,15 @@ void apply_runtime() {
   configure_runtime(RuntimeOptions{g.threads, g.device, g.precision});
 }
 
+void apply_cpu_runtime(const CLI::App& command) {
+  const std::string reason = fmt::format("'{}' runs on the CPU (devices and precisions are for train, infer, eval and "
+                                         "bench)",
+                                         command.get_name());
+  refuse_option(command, "--device", reason);
+  refuse_option(command, "--precision", reason);
+  apply_runtime();
+}
+
 void note(const std::string& line) {
   if (!global_options().quiet) std::cerr << line << std::endl;
 }

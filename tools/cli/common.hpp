@@ -23,6 +23,10 @@ void add_standard_options(CLI::App& command);
 // Applies --threads/--device/--precision; call first in every command that computes.
 void apply_runtime();
 
+// For commands that run on the CPU only (info, convert, prepare, simulate): refuses --device and
+// --precision instead of ignoring them, then applies --threads.
+void apply_cpu_runtime(const CLI::App& command);
+
 // What a command prints, on every command alike:
 //   stdout  the command's product when it is text (info, bench figures, eval tables, --dump-config),
 //           and for commands that write files a short summary of what was written (print_result());
