@@ -5,7 +5,8 @@
 # evaluate against the baseline and the noise ceiling -> per-ROI table and an HTML report.
 #
 # usage: tools/demo.sh [OUT_DIR]     (default: demo-out/ in the repository)
-# environment: NEUROBOLT_DEMO_EPOCHS (default 8), NEUROBOLT_DEMO_MINUTES (minutes per run, default 8)
+# environment: NEUROBOLT_DEMO_EPOCHS (default 8), NEUROBOLT_DEMO_MINUTES (minutes per run, default 8),
+#              NEUROBOLT_DEMO_BIN (use this neurobolt binary: no install, no build)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/demo-out}"
@@ -14,10 +15,14 @@ minutes="${NEUROBOLT_DEMO_MINUTES:-8}"
 cd "$root"
 start=$(date +%s)
 
-bash tools/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNEUROBOLT_BUILD_TESTS=OFF
-cmake --build build -j"$(nproc)" --target neurobolt_cli
-nb=build/tools/neurobolt
+if [ -n "${NEUROBOLT_DEMO_BIN:-}" ]; then
+  nb=$NEUROBOLT_DEMO_BIN  # an already built neurobolt (the CLI test that runs the demo twice)
+else
+  bash tools/install-deps.sh
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNEUROBOLT_BUILD_TESTS=OFF
+  cmake --build build -j"$(nproc)" --target neurobolt_cli
+  nb=build/tools/neurobolt
+fi
 mkdir -p "$out"
 echo "demo: built in $(($(date +%s) - start)) s"
 
