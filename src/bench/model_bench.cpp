@@ -5,6 +5,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "core/plural.hpp"
 #include "cuda/dispatch.hpp"
 #include "neurobolt/bench.hpp"
 #include "neurobolt/model.hpp"
@@ -107,7 +108,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
 
 std::string format_bench(const ModelBenchResult& r) {
   std::string out = fmt::format("model      {} ({:.2f} M parameters), batch {}\n", r.config_name, r.parameters / 1e6, r.batch);
-  out += fmt::format("runtime    device {} ({}), {} threads, {}\n", r.device, r.precision, r.threads, r.blas);
+  out += fmt::format("runtime    device {} ({}), {}, {}\n", r.device, r.precision, count_of(r.threads, "thread"), r.blas);
   if (r.inference.ran) {
     out += fmt::format("inference  {:.2f} windows/s  ({:.3f} s/batch, min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
                        r.inference_windows_per_s(), r.inference.mean_s, r.inference.min_s, r.inference.max_s,

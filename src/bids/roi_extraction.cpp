@@ -284,8 +284,9 @@ Atlas read_atlas(const std::string& image_path, const std::string& labels_path) 
     throw FormatError(
         fmt::format("'{}': expected positive weights, found none in any of its {} volumes", image_path, volumes));
   if (!empty.empty())
-    atlas.warnings.push_back(fmt::format("'{}': {} ROIs have no voxel with a weight > 0 and are left out: {}",
-                                         image_path, empty.size(), join_limited(empty)));
+    atlas.warnings.push_back(fmt::format("'{}': {} no voxel with a weight > 0 and {} left out: {}", image_path,
+                                         empty.size() == 1 ? "1 ROI has" : fmt::format("{} ROIs have", empty.size()),
+                                         empty.size() == 1 ? "is" : "are", join_limited(empty)));
   return atlas;
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/plural.hpp"
 #include "core/time_text.hpp"
 #include "core/atomic_file.hpp"
 #include "data/h5_tables.hpp"
@@ -734,7 +735,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
 }  // namespace
 
 std::string RunReport::summary(double window_seconds) const {
-  std::string line = fmt::format("{}: {} volumes, {} windows", name, num_volumes, num_windows);
+  std::string line = fmt::format("{}: {}, {}", name, count_of(num_volumes, "volume"), count_of(num_windows, "window"));
   const int64_t no_window = skipped_before_start + skipped_after_end;
   if (skipped() > 0) {
     const std::string full = fmt::format("no full {:g} s window", window_seconds);

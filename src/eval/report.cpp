@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/plural.hpp"
 #include "core/atomic_file.hpp"
 #include "eval/report_charts.hpp"
 #include "neurobolt/error.hpp"
@@ -445,7 +446,8 @@ std::string render_report_html(const ReportInput& in) {
     h += card("mean " + in.ceiling_label, fixed(count ? sum / count : kNaN, 3), "upper bound on r");
   }
   h += card("evaluated", fmt::format("{} rows", model.num_rows),
-            fmt::format("{} runs \u00b7 {} subjects \u00b7 {} ROIs", model.num_runs, model.num_subjects, rois.size()));
+            fmt::format("{} \u00b7 {} \u00b7 {}", count_of(model.num_runs, "run"), count_of(model.num_subjects, "subject"),
+                        count_of(static_cast<int64_t>(rois.size()), "ROI")));
   h += "</div>";
   h += R"(<p class="note">r: Pearson correlation of predicted and measured series. Pooled: one correlation per ROI over )"
        R"(the evaluated rows of all runs together; mean r over runs: each run's mean over ROIs, averaged over runs (the )"

@@ -1,4 +1,5 @@
 // neurobolt eval in one call (include/neurobolt/eval_job.hpp): predictions, metrics, JSON, report.
+#include "core/plural.hpp"
 #include "neurobolt/eval_job.hpp"
 
 #include <fmt/format.h>
@@ -359,8 +360,9 @@ std::string format_evaluation_table(const EvalOutcome& o) {
     if (!o.ceiling.empty()) out += fmt::format("  {:>8}", number(o.ceiling[i]));
     out += "\n";
   }
-  out += fmt::format("{}: mean r {} pooled over {} rows of {} runs, {} per run (split {})\n", o.model_label,
-                     number(o.model.mean_r), o.model.num_rows, o.model.num_runs, number(o.model.mean_run_r),
+  out += fmt::format("{}: mean r {} pooled over {} of {}, {} per run (split {})\n", o.model_label,
+                     number(o.model.mean_r), count_of(o.model.num_rows, "row"), count_of(o.model.num_runs, "run"),
+                     number(o.model.mean_run_r),
                      o.model.evaluated_split.empty() ? "all" : o.model.evaluated_split);
   if (o.baseline) {
     out += fmt::format("{}: mean r {} pooled, {} per run\n", o.baseline_label, number(o.baseline->mean_r),

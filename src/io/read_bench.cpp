@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "core/plural.hpp"
 #include "io/brainvision_parser.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/bench.hpp"
@@ -66,10 +67,10 @@ ReadBenchResult bench_read_recording(const std::string& path, int repeats, int w
 std::string format_read_bench(const ReadBenchResult& r) {
   return fmt::format(
       "file      {} ({}, {:.1f} MB)\n"
-      "recording {} channels x {} samples\n"
+      "recording {} x {} samples\n"
       "read      best {:.4f} s, mean {:.4f} s over {} {} ({})\n"
       "speed     {:.1f} MB/s, {:.1f} Msamples/s\n",
-      r.path, r.format, r.file_bytes / 1e6, r.channels, r.samples, r.best_s, r.mean_s, r.repeats, r.repeats == 1 ? "read" : "reads",
+      r.path, r.format, r.file_bytes / 1e6, count_of(r.channels, "channel"), r.samples, r.best_s, r.mean_s, r.repeats, r.repeats == 1 ? "read" : "reads",
       r.warmup > 0 ? fmt::format("after {} untimed {}: page cache warm", r.warmup, r.warmup == 1 ? "read" : "reads")
                    : std::string("no untimed read first: the first may find a cold page cache"),
       r.mb_per_s(),

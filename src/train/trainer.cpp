@@ -14,6 +14,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/plural.hpp"
 #include "core/time_text.hpp"
 #include "checkpoint/checkpoint_io.hpp"
 #include "core/atomic_file.hpp"
@@ -143,9 +144,9 @@ NeuroBOLT adapt_rois(NeuroBOLTImpl& source, ModelConfig config, const std::vecto
     throw ConfigError(fmt::format("initial weights do not fit: {}", report.summary()));
   }
   if (!same_rois) {
-    description["head"] = fmt::format("re-initialised for the dataset's {} ROIs (the initial model had {})",
-                                      rois.size(), source.config().rois.size());
-    if (cb.note) cb.note(fmt::format("init: head re-initialised for {} ROIs", rois.size()));
+    description["head"] = fmt::format("re-initialised for the dataset's {} (the initial model had {})",
+                                      count_of(static_cast<int64_t>(rois.size()), "ROI"), source.config().rois.size());
+    if (cb.note) cb.note(fmt::format("init: head re-initialised for {}", count_of(static_cast<int64_t>(rois.size()), "ROI")));
   }
   return model;
 }
@@ -580,9 +581,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
       s.bad_epochs = st.at("bad_epochs");
       for (const auto& line : st.at("history")) s.history.push_back(report_from_json(line));
       if (st.at("threads").get<int>() != at::get_num_threads()) {
-        note(fmt::format("warning: the run used {} threads, this one {}: the result will differ from an "
+        note(fmt::format("warning: the run used {}, this one {}: the result will differ from an "
                          "uninterrupted run in the last bits",
-                         st.at("threads").get<int>(), at::get_num_threads()));
+                         count_of(st.at("threads").get<int>(), "thread"), at::get_num_threads()));
       }
       const json meta = json::parse(metadata);
       init_description = meta.at("training").value("init", json::object());
@@ -653,10 +654,11 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   auto save_last = [&] {
     checkpoints.save_last(*model, optimizer, s, state_json(s, recipe, steps_per_epoch, reader.fingerprint()));
   };
-  note(fmt::format("training {} ({} parameters) on {}: {} training windows ({} steps of {} per epoch), {} validation "
-                   "windows, {} epochs, {} threads",
-                   config.name, count_parameters(*model).total(), dataset_path, n_train, steps_per_epoch, recipe.batch,
-                   val_indices.size(), recipe.epochs, at::get_num_threads()));
+  note(fmt::format("training {} ({} parameters) on {}: {} ({} of {} per epoch), {}, {}, {}",
+                   config.name, count_parameters(*model).total(), dataset_path, count_of(n_train, "training window"),
+                   count_of(steps_per_epoch, "step"), recipe.batch,
+                   count_of(static_cast<int64_t>(val_indices.size()), "validation window"),
+                   count_of(recipe.epochs, "epoch"), count_of(at::get_num_threads(), "thread")));
 
   double mean_step_s = 0, last_validation_s = 0;
   int64_t timed_steps = 0;

@@ -63,7 +63,7 @@ case $case in
     ls "$work" | grep -q tmp && fail "a failed convert left a temporary file" || true ;;
   bench)
     run 0 "$bin" bench --config neurobolt-tiny --batch 2 --iterations 1 --warmup 0 --threads 1
-    has out "windows/s"; has out "s/step"; has out "peak RSS"; has out "1 threads"; has err "inference 1/1"
+    has out "windows/s"; has out "s/step"; has out "peak RSS"; has out "1 thread,"; has err "inference 1/1"
     run 0 "$bin" bench --config neurobolt-tiny --batch 1 --iterations 1 --warmup 0 --phase inference -q
     [ ! -s "$work/err" ] || fail "--quiet printed to stderr"
     if ! command -v nvidia-smi >/dev/null; then

@@ -49,4 +49,9 @@ mkdir "$work/bv"
 cp "$shared/data/real/brainvision/mne_test/test.vhdr" "$shared/data/real/brainvision/mne_test/test.vmrk" "$work/bv/"
 run 3 "$bin" prepare --eeg "$work/bv/test.vhdr" --targets "$targets" --tr 2 -o "$work/bv.h5" -q
 has err "bv/test.eeg': no such file"; one_line_error
+# A target-entity filter that leaves nothing: the reason comes first, with the values found.
+run 5 "$bin" prepare "$sim" -o "$work/e.h5" --target-entity atlas=Schaefer100 -q
+sed -n 2p "$work/err" | grep -q "left out for lacking atlas=Schaefer100 (they have atlas: none)" \
+  || { cat "$work/err"; fail "the entity filter's reason is not the first line"; }
+grep -q "holds no target" "$work/err" && fail "a folder whose targets were filtered is called empty"
 echo "ok: bad_data"

@@ -36,7 +36,7 @@ run 0 "$bin" simulate --out "$ds" --subjects 2 --runs 1 --minutes 1 --sfreq 250 
 run 0 "$bin" info "$ds"
 has out "(BIDS dataset"; has out "subjects     2: 01 02"; has out "2 EEG runs (sub-01 1, sub-02 1), 2 with an fMRI target"
 has out "EDF+C (2 runs); 250 Hz (2 runs); 32 channels (2 runs)"; has out "derivatives/neurobolt-sim (2 runs)"
-has out "R128: 27 in EEG annotations"; has out "holds no target"
+has out "R128: 27 in EEG annotations"; has out "neurobolt-sim-truth' is simulation ground truth"
 run 0 "$bin" info "$ds" --json
 json_check 'j["kind"] == "bids" and j["num_runs"] == 2 and j["num_with_target"] == 2 and j["subjects"] == ["01", "02"]'
 json_check 'set(j) >= {"name", "sessions", "tasks", "runs_per_subject", "formats", "sample_rates", "channel_counts", "target_origins", "repetition_times", "roi_names", "derivatives", "runs", "log"}'

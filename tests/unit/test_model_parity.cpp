@@ -174,7 +174,7 @@ TEST_CASE("input channels are matched by name, in any order", "[model]") {
 }
 
 // Not part of the default run: prints every stage's max abs error for reports.
-//   neurobolt_tests "[.parity-report]" -s
+//   neurobolt_tests "[.parity-report]"
 TEST_CASE("parity report", "[.parity-report]") {
   auto& ref = reference();
   torch::NoGradGuard no_grad;

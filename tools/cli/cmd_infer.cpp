@@ -110,7 +110,8 @@ void register_infer(CLI::App& app) {
       if (r.status == "skipped") {
         note(fmt::format("{}: complete from this checkpoint, skipped", r.output));
       } else {
-        note(fmt::format("{}: {} rows ({} grid), {} windows{}, {:.1f} s", r.output, r.rows, r.grid, r.windows, extra,
+        note(fmt::format("{}: {} ({} grid), {}{}, {:.1f} s", r.output, counted(r.rows, "row", "rows"), r.grid,
+                         counted(r.windows, "window", "windows"), extra,
                          r.seconds));
       }
       for (const auto& w : r.warnings) warn(w);

@@ -179,7 +179,7 @@ PrepareResult prepare_with_progress(const std::string& bids_root, const Explicit
   note(fmt::format("preparing {} -> {} ({} at {} Hz, {:g} s windows, split {})",
                    explicit_run ? explicit_run->eeg_path : bids_root, output,
                    from_data ? std::string("the EEG channels every run has")
-                             : fmt::format("{} channels", options.channels.size()),
+                             : counted(static_cast<int64_t>(options.channels.size()), "channel", "channels"),
                    options.sample_rate, window_seconds, to_string(options.split.mode)));
   PrepareResult result;
   try {
@@ -197,7 +197,8 @@ PrepareResult prepare_with_progress(const std::string& bids_root, const Explicit
   for (const auto& s : result.skipped_runs) warn("skipped " + s);
   if (from_data) {
     const auto channels = DatasetReader(result.output).channel_names();
-    note(fmt::format("{} channels from the data: {}", channels.size(), fmt::join(channels, " ")));
+    note(fmt::format("{} from the data: {}", counted(static_cast<int64_t>(channels.size()), "channel", "channels"),
+                     fmt::join(channels, " ")));
   }
   for (const auto& r : result.runs)
     for (const auto& w : r.warnings) warn(w);
