@@ -55,14 +55,17 @@ TEST_CASE("num_rois gives default names and must agree with rois", "[config]") {
   CHECK(default_roi_names(3) == std::vector<std::string>{"roi0", "roi1", "roi2"});
 }
 
+namespace {
+// The tiny config's JSON with the first `from` replaced by `to`.
+std::string replaced(const std::string& from, const std::string& to) {
+  auto s = builtin_config("neurobolt-tiny").to_json();
+  const auto pos = s.find(from);
+  REQUIRE(pos != std::string::npos);
+  return s.replace(pos, from.size(), to);
+}
+}  // namespace
+
 TEST_CASE("config errors name the key, the expectation and what was found", "[config]") {
-  const std::string base = builtin_config("neurobolt-tiny").to_json();
-  auto replaced = [&](const std::string& from, const std::string& to) {
-    auto s = base;
-    auto pos = s.find(from);
-    REQUIRE(pos != std::string::npos);
-    return s.replace(pos, from.size(), to);
-  };
   CHECK_THROWS_AS(ModelConfig::from_json("{", "bad.json"), ConfigError);
   CHECK_THROWS_WITH(ModelConfig::from_json("{\"nmae\": \"x\"}", "bad.json"),
                     Catch::Contains("bad.json") && Catch::Contains("unknown key 'nmae'"));
@@ -100,13 +103,6 @@ TEST_CASE("channel names map to the LaBraM position vocabulary", "[config][chann
 }
 
 TEST_CASE("config sizes have upper bounds, checked before anything is allocated", "[config]") {
-  const std::string base = builtin_config("neurobolt-tiny").to_json();
-  auto replaced = [&](const std::string& from, const std::string& to) {
-    auto s = base;
-    auto pos = s.find(from);
-    REQUIRE(pos != std::string::npos);
-    return s.replace(pos, from.size(), to);
-  };
   CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"depth\": 2", "\"depth\": 1000000000"), "c.json"),
                     "c.json: key 'temporal.depth': expected at most 1024, found 1000000000");
   CHECK_THROWS_WITH(ModelConfig::from_json(replaced("\"max_positions\": 1000", "\"max_positions\": 4000000000000"), "c.json"),
