@@ -53,6 +53,13 @@ run 0 "$bin" prepare "$sim" -o "$work/data.h5" --config neurobolt-tiny --split c
 run 2 "$bin" train "$work/data.h5" -o "$work/run" --config neurobolt-tiny --val-subjects 01
 has err "--val-subjects: prepares a BIDS root, but"; one_line_error
 
+run 2 "$bin" train "$work/data.h5" -o "$work/ridge" --arch ridge --epochs 3
+has err "--epochs: trains NeuroBOLT, not the ridge baseline"; one_line_error
+run 2 "$bin" train "$work/data.h5" -o "$work/nb" --config neurobolt-tiny --alphas 1
+has err "--alphas: applies to the ridge baseline only"; one_line_error
+run 2 "$bin" infer "$work/nothing.h5" "$sim" -o "$work/pred" --first-volume-offset 3
+has err "--first-volume-offset: places the grid that --tr defines"; one_line_error
+
 # --quiet: nothing on stdout or stderr for a file-writing command that has nothing to warn of ...
 run 0 "$bin" convert "$shared/fixtures/neurobolt_ref/neurobolt_r4_perturbed.pth" "$work/ref.h5" -q
 [ ! -s "$work/out" ] && [ ! -s "$work/err" ] || fail "convert -q printed something"

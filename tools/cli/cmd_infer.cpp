@@ -58,7 +58,11 @@ void register_infer(CLI::App& app) {
       ->check(between(0.001, 65536.0));
   add_standard_options(*cmd);
 
-  cmd->callback([o] {
+  cmd->callback([o, cmd] {
+    if (cmd->count("--tr") == 0)
+      refuse_option(*cmd, "--first-volume-offset", "places the grid that --tr defines, and --tr is not given");
+    if (o->infer.atlas.empty())
+      refuse_option(*cmd, "--atlas-labels", "names the labels of an --atlas image, and none is given");
     apply_runtime();
     auto& g = global_options();
     auto& i = o->infer;

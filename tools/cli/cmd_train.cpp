@@ -227,6 +227,19 @@ void register_train(CLI::App& app) {
     apply_runtime();
     auto& g = global_options();
     TrainDisplay display;
+    // Each architecture has its own options: the other's are refused, not ignored.
+    if (o->arch == "ridge") {
+      for (const char* option :
+           {"--config", "--set", "--init", "--init-from", "--epochs", "--batch", "--lr", "--min-lr", "--warmup-lr",
+            "--warmup-epochs", "--betas", "--eps", "--weight-decay", "--layer-decay", "--clip-grad", "--patience",
+            "--seed", "--resume", "--checkpoint-minutes", "--checkpoint-steps", "--prefetch", "--eval-batch",
+            "--device", "--precision"})
+        refuse_option(*cmd, option, "trains NeuroBOLT, not the ridge baseline (--arch ridge, fitted in closed form on "
+                                    "the CPU)");
+    } else {
+      for (const char* option : {"--bands", "--sub-windows", "--alphas", "--inner-folds"})
+        refuse_option(*cmd, option, "applies to the ridge baseline only (--arch ridge)");
+    }
     o->data = dataset_for(o->data, o->run_dir, o->train, o->data_options, *cmd);
     if (o->arch == "ridge") {
       RidgeTrainOptions ro;
