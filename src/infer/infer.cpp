@@ -499,8 +499,15 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
   if (o.read_block_bytes < 1) {
     throw UsageError(fmt::format("--read-block-mb: expected > 0, found {} bytes", o.read_block_bytes));
   }
-  if (o.tr && !(*o.tr > 0)) throw UsageError(fmt::format("--tr: expected > 0 s, found {}", *o.tr));
-  if (o.stride && !(*o.stride > 0)) throw UsageError(fmt::format("--stride: expected > 0 s, found {}", *o.stride));
+  // A grid point every 10 ms at the finest: a day-long recording then has 8.6 million (a smaller
+  // step would only allocate, as 1e-9 s once did, without resolving anything the model sees).
+  constexpr double kFinestGrid = 0.01;
+  if (o.tr && !(*o.tr >= kFinestGrid)) {
+    throw UsageError(fmt::format("--tr: expected at least {:g} s, found {:g}", kFinestGrid, *o.tr));
+  }
+  if (o.stride && !(*o.stride >= kFinestGrid)) {
+    throw UsageError(fmt::format("--stride: expected at least {:g} s, found {:g}", kFinestGrid, *o.stride));
+  }
   if (o.output_dir.empty()) throw UsageError("infer: an output folder (-o) is required");
 
   ModelContext m;

@@ -57,6 +57,8 @@ run 2 "$bin" train "$work/data.h5" -o "$work/ridge" --arch ridge --epochs 3
 has err "--epochs: trains NeuroBOLT, not the ridge baseline"; one_line_error
 run 2 "$bin" train "$work/data.h5" -o "$work/nb" --config neurobolt-tiny --alphas 1
 has err "--alphas: applies to the ridge baseline only"; one_line_error
+run 2 "$bin" infer "$src/models/neurobolt-tiny.json" "$sim" -o "$work/pred" --stride 1e-9
+has err "--stride: expected at least 0.01 s, found 1e-09"; one_line_error
 run 2 "$bin" infer "$work/nothing.h5" "$sim" -o "$work/pred" --first-volume-offset 3
 has err "--first-volume-offset: places the grid that --tr defines"; one_line_error
 
