@@ -43,6 +43,20 @@ has err "^warning: .*flat.edf': 1 channel is constant over the whole run .*: O1"
 rm "$sim"/sub-02/eeg/*_eeg.edf
 run 0 "$bin" prepare "$sim" -o "$work/one.h5" --config neurobolt-tiny -q
 has err "^warning: skipped 'derivatives/neurobolt-sim/sub-02/.*': no EEG run matches this target (is its EEG file missing?)"
+# Legitimate but large: 3000 ROI names (over HDF5's 64 KiB compact-attribute limit as one JSON
+# list) are written and read back, not refused after all the work (class 12).
+python3 - "$work/wide.tsv" <<'PY'
+import random, sys
+random.seed(1)
+rows = ["\t".join(f"roi_{i:04d}_with_a_long_descriptive_name" for i in range(3000))]
+for v in range(27):
+    rows.append("\t".join(f"{random.gauss(0, 1):.4f}" for _ in range(3000)))
+open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+PY
+run 0 "$bin" prepare --eeg "$edf" --targets "$work/wide.tsv" --tr 2 -o "$work/wide.h5" --config neurobolt-tiny -q
+run 0 "$bin" info "$work/wide.h5" --json; has out "roi_2999_with_a_long_descriptive_name"
+# (a 3000-ROI checkpoint's write and read: tests/unit/test_checkpoint.cpp)
+
 # A BrainVision header whose data file is missing: an I/O error naming that file (it used to be
 # "no samples to window").
 mkdir "$work/bv"
