@@ -19,7 +19,7 @@ done
 
 packages=(
   build-essential cmake pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev  # Gloo headers: c10d process groups (distributed training)
   libeigen3-dev libhdf5-dev hdf5-tools libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
   libedf-dev libnifti2-dev libmatio-dev zlib1g-dev libjemalloc-dev libssl-dev
   clang libclang-rt-14-dev

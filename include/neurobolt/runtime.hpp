@@ -5,7 +5,7 @@
 namespace neurobolt {
 
 struct RuntimeOptions {
-  int threads = 0;             // intra-op threads; 0 = all cores
+  int threads = 0;             // intra-op threads; 0 = OMP_NUM_THREADS when set, else all cores
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
   // "fp32", or "bf16": the model runs under bf16 autocast on CUDA (loss and metrics stay
   // float32); needs a CUDA device and LibTorch 2.4 or later.

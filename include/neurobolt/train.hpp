@@ -68,6 +68,16 @@ struct TrainOptions {
   int64_t checkpoint_steps = 0;      // ... or every this many steps (0 = off)
   int64_t prefetch_batches = 4;      // batches the background reader keeps ready
   int64_t eval_batch = 32;
+
+  // Data-parallel training (distributed_environment(): torchrun's or SLURM's variables, or
+  // `neurobolt launch`): one process per rank, rendezvous through c10d's TCPStore, gradients
+  // averaged with bucketed all-reduce (Gloo) while backward runs. recipe.batch is the global
+  // batch, split evenly across ranks; every rank reads only its share; validation is split and
+  // its predictions gathered; rank 0 alone writes the run folder. At start-up every rank's
+  // config, recipe, dataset fingerprint and initial weights must equal rank 0's. A rank that
+  // exits or falls silent for `distributed_timeout_s` stops the others with an IoError.
+  bool distributed = false;
+  double distributed_timeout_s = 300;
 };
 
 struct TrainProgress {

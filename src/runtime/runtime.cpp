@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -50,7 +51,14 @@ RuntimeInfo current_runtime() {
 
 RuntimeInfo configure_runtime(const RuntimeOptions& options) {
   if (options.threads < 0) throw UsageError(fmt::format("--threads: expected 0 (all cores) or more, found {}", options.threads));
-  const int threads = options.threads == 0 ? available_cores() : options.threads;
+  // 0: OMP_NUM_THREADS when set (neurobolt launch and torchrun set it to cores / processes), else
+  // every core this process may run on.
+  int threads = options.threads;
+  if (threads == 0) {
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    const int from_env = omp != nullptr ? std::atoi(omp) : 0;
+    threads = from_env > 0 ? std::min(from_env, 4096) : available_cores();
+  }
   torch::set_num_threads(threads);
   using SetThreads = void (*)(int);
   if (auto set = blas_symbol<SetThreads>("openblas_set_num_threads")) set(threads);

@@ -23,6 +23,8 @@
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
+#include "dist/group.hpp"
+#include "neurobolt/distributed.hpp"
 #include "neurobolt/evaluate.hpp"
 #include "neurobolt/montage.hpp"
 #include "neurobolt/pth.hpp"
@@ -230,14 +232,20 @@ torch::Tensor batch_input(const Batch& batch, const std::vector<int64_t>& rows, 
   return to_device(identity ? x.clone() : x.index_select(1, torch::tensor(rows, torch::kLong)), device);
 }
 
-Validation validate(NeuroBOLTImpl& model, const DatasetReader& reader, const std::vector<int64_t>& indices,
+Validation validate(NeuroBOLTImpl& model, const DatasetReader& reader, const std::vector<int64_t>& all_indices,
                     const std::vector<int64_t>& rows, bool identity, const TrainOptions& o, const torch::Device& device,
-                    const std::function<void(int64_t, int64_t)>& progress) {
+                    const std::function<void(int64_t, int64_t)>& progress, dist::Group* group) {
   Validation v;
   const int64_t R = model.config().num_rois();
   v.r.assign(static_cast<std::size_t>(R), kNaN);
   v.mse.assign(static_cast<std::size_t>(R), kNaN);
-  if (indices.empty()) return v;
+  if (all_indices.empty()) return v;
+  // Distributed: each rank predicts a contiguous share; the shares are gathered (a sum of
+  // tables zero outside each rank's rows) so that every rank computes the same metrics.
+  const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  const auto total = static_cast<int64_t>(all_indices.size());
+  const int64_t first = total * rank / ranks, last = total * (rank + 1) / ranks;
+  const std::vector<int64_t> indices(all_indices.begin() + first, all_indices.begin() + last);
   std::vector<std::vector<int64_t>> batches;
   for (std::size_t i = 0; i < indices.size(); i += static_cast<std::size_t>(o.eval_batch)) {
     batches.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(i),
@@ -254,7 +262,17 @@ Validation validate(NeuroBOLTImpl& model, const DatasetReader& reader, const std
     target.insert(target.end(), batch.targets.begin(), batch.targets.end());
     if (progress) progress(static_cast<int64_t>(b) + 1, static_cast<int64_t>(batches.size()));
   }
-  const auto n = static_cast<int64_t>(indices.size());
+  if (group) {
+    auto gathered = torch::zeros({2, total, R}, torch::kFloat);
+    if (last > first) {
+      gathered[0].narrow(0, first, last - first).copy_(torch::from_blob(predicted.data(), {last - first, R}, torch::kFloat));
+      gathered[1].narrow(0, first, last - first).copy_(torch::from_blob(target.data(), {last - first, R}, torch::kFloat));
+    }
+    group->allreduce_sum(gathered);
+    predicted.assign(gathered[0].data_ptr<float>(), gathered[0].data_ptr<float>() + total * R);
+    target.assign(gathered[1].data_ptr<float>(), gathered[1].data_ptr<float>() + total * R);
+  }
+  const auto n = total;
   const auto metrics = roi_metrics(predicted.data(), target.data(), n, R);
   double mse_sum = 0;
   for (int64_t r = 0; r < R; ++r) {
@@ -518,8 +536,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   g_stop_requested.store(false);
   // The caller may hold a NoGradGuard (as inference code does): training needs gradients.
   torch::AutoGradMode enable_grad(true);
+  bool lead = true;  // set below: in a distributed run only rank 0 reports
   auto note = [&](const std::string& line) {
-    if (cb.note) cb.note(line);
+    if (lead && cb.note) cb.note(line);
   };
   const torch::Device device(o.device);
   if (o.prefetch_batches < 1 || o.eval_batch < 1) {
@@ -536,6 +555,28 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   const DatasetReader& reader = *reader_holder;
   const auto& train_indices = reader.indices(Split::train);
   const auto& val_indices = reader.indices(Split::val);
+
+  std::unique_ptr<dist::Group> group;
+  if (o.distributed) {
+    const auto env = distributed_environment();
+    if (!env) {
+      throw ConfigError("distributed training: no RANK/WORLD_SIZE (torchrun, neurobolt launch) or SLURM_PROCID/"
+                        "SLURM_NTASKS in the environment");
+    }
+    if (!(o.distributed_timeout_s > 0)) {
+      throw ConfigError(fmt::format("distributed timeout must be > 0 s, found {}", o.distributed_timeout_s));
+    }
+    if (device.is_cuda()) {
+      throw ConfigError("distributed training on CUDA is not wired yet (this build all-reduces with Gloo on the CPU); "
+                        "train on one GPU, or distributed on --device cpu");
+    }
+    group = std::make_unique<dist::Group>(
+        *env, std::chrono::milliseconds(static_cast<int64_t>(o.distributed_timeout_s * 1000)));
+  }
+  lead = !group || group->rank() == 0;  // writes the run folder and reports
+  const int world = group ? group->size() : 1;
+  const TrainCallbacks quiet;
+  const TrainCallbacks& out = lead ? cb : quiet;
 
   std::error_code ec;
   fs::create_directories(run_dir, ec);
@@ -599,7 +640,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
       }
     }
     check_recipe(recipe);
-    auto built = build_model(o, reader, cb);
+    auto built = build_model(o, reader, out);
     model = built.model;
     init_description = built.description;
   }
@@ -621,6 +662,12 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
     throw ConfigError(fmt::format("dataset '{}' has {} training windows, fewer than one batch of {}", dataset_path,
                                   n_train, recipe.batch));
   }
+  if (recipe.batch % world != 0) {
+    throw ConfigError(fmt::format("distributed training: the global batch {} does not split evenly over {} ranks "
+                                  "(choose a multiple of {})",
+                                  recipe.batch, world, world));
+  }
+  const int64_t local_batch = recipe.batch / world;
   const int64_t steps_per_epoch = n_train / recipe.batch;
   if (val_indices.empty()) {
     note("warning: the dataset has no validation windows: best.h5 is the last epoch (no selection possible)");
@@ -636,6 +683,26 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   model->to(device);
   train::AdamW optimizer(train::parameter_groups(*model, recipe), recipe);
   if (o.resume) restore_optimizer_and_rng(last, optimizer);
+  std::unique_ptr<dist::GradientSync> gradient_sync;
+  if (group) {
+    // Every rank must run the same thing from the same start.
+    const std::string config_json = config.to_json(), recipe_json = recipe.to_json(), data = reader.fingerprint();
+    std::vector<torch::Tensor> weights;
+    for (const auto& p : model->parameters()) weights.push_back(p);
+    group->check_same({"model config", "training recipe", "dataset fingerprint", "step", "initial weights"},
+                      {dist::fingerprint(config_json.data(), config_json.size()),
+                       dist::fingerprint(recipe_json.data(), recipe_json.size()),
+                       dist::fingerprint(data.data(), data.size()), static_cast<uint64_t>(s.global_step),
+                       dist::fingerprint(weights)});
+    std::vector<torch::Tensor> trainable;
+    for (const auto& p : model->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    gradient_sync = std::make_unique<dist::GradientSync>(*group, trainable);
+    // Dropout and drop-path masks: each rank its own stream (rank 0 keeps the single-process one).
+    if (group->rank() > 0) torch::manual_seed(recipe.seed + 1000003ull * static_cast<uint64_t>(group->rank()) + s.global_step);
+    note(fmt::format("distributed: {} ranks ({}), {} windows per rank and step, Gloo all-reduce in buckets of 25 MB",
+                     world, group->environment().source, local_batch));
+  }
 
   json training_base{{"recipe", json::parse(recipe.to_json())},
                      {"init", init_description},
@@ -652,7 +719,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   result.metrics_path = checkpoints.metrics_path();
 
   auto save_last = [&] {
-    checkpoints.save_last(*model, optimizer, s, state_json(s, recipe, steps_per_epoch, reader.fingerprint()));
+    if (lead) checkpoints.save_last(*model, optimizer, s, state_json(s, recipe, steps_per_epoch, reader.fingerprint()));
   };
   note(fmt::format("training {} ({} parameters) on {}: {} ({} of {} per epoch), {}, {}, {}",
                    config.name, count_parameters(*model).total(), dataset_path, count_of(n_train, "training window"),
@@ -668,8 +735,10 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
     const auto epoch_start = Clock::now();
     const auto order = epoch_order(train_indices, chunk, recipe.seed, s.epoch);
     std::vector<std::vector<int64_t>> batches;
+    // Global batch k is order[k*B, (k+1)*B); rank r takes its r-th share (all of it alone).
+    const int64_t share = group ? group->rank() * local_batch : 0;
     for (int64_t k = s.step; k < steps_per_epoch; ++k) {
-      batches.emplace_back(order.begin() + k * recipe.batch, order.begin() + (k + 1) * recipe.batch);
+      batches.emplace_back(order.begin() + k * recipe.batch + share, order.begin() + k * recipe.batch + share + local_batch);
     }
     model->train();
     double lr = 0;
@@ -687,8 +756,12 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
         lr = train::scheduled_lr(recipe, steps_per_epoch, s.global_step);
         optimizer.zero_grad();
         auto loss = torch::mse_loss(model->forward(x), y);
+        if (gradient_sync) gradient_sync->begin();
         loss.backward();
-        const double loss_value = loss.item<double>();
+        if (gradient_sync) gradient_sync->finish();
+        // The global batch's loss (the mean of the ranks' means: equal shares), the same on every
+        // rank, so that a non-finite loss stops all of them together.
+        const double loss_value = group ? group->sum(loss.item<double>()) / world : loss.item<double>();
         if (!std::isfinite(loss_value)) {
           throw ConfigError(fmt::format("training loss is {} at epoch {} step {} (lr {:.3g}): lower --lr or set "
                                         "--clip-grad",
@@ -705,7 +778,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
         const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
         mean_step_s = (mean_step_s * static_cast<double>(timed_steps) + step_s) / static_cast<double>(timed_steps + 1);
         ++timed_steps;
-        if (cb.progress) {
+        if (out.progress) {
           TrainProgress p;
           p.phase = "train";
           p.epoch = s.epoch + 1;
@@ -720,7 +793,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
           p.eta_s = static_cast<double>(remaining) * mean_step_s +
                     static_cast<double>(recipe.epochs - s.epoch) * last_validation_s;
           p.last_val_r = s.history.empty() ? kNaN : s.history.back().val_mean_r;
-          cb.progress(p);
+          out.progress(p);
         }
         // Within the epoch only: its end writes last.h5 anyway.
         if (s.step == steps_per_epoch) continue;
@@ -745,7 +818,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
 
     const auto validation_start = Clock::now();
     const Validation v = validate(*model, reader, val_indices, rows, identity, o, device, [&](int64_t b, int64_t n) {
-      if (!cb.progress) return;
+      if (!out.progress) return;
       TrainProgress p;
       p.phase = "validate";
       p.epoch = s.epoch + 1;
@@ -755,8 +828,8 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
       p.loss = s.loss_count ? s.loss_sum / static_cast<double>(s.loss_count) : kNaN;
       p.lr = lr;
       p.last_val_r = s.history.empty() ? kNaN : s.history.back().val_mean_r;
-      cb.progress(p);
-    });
+      out.progress(p);
+    }, group.get());
     last_validation_s = std::chrono::duration<double>(Clock::now() - validation_start).count();
 
     EpochReport e;
@@ -781,7 +854,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
       ++s.bad_epochs;
     }
     s.history.push_back(e);
-    if (improved) checkpoints.save_best(*model, s, e);
+    if (improved && lead) checkpoints.save_best(*model, s, e);
 
     // The state after this epoch: the next one starts at its first step.
     State after = s;
@@ -789,10 +862,12 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
     after.step = 0;
     after.loss_sum = 0;
     after.loss_count = 0;
-    checkpoints.save_last(*model, optimizer, after, state_json(after, recipe, steps_per_epoch, reader.fingerprint()));
+    if (lead) {
+      checkpoints.save_last(*model, optimizer, after, state_json(after, recipe, steps_per_epoch, reader.fingerprint()));
+      checkpoints.write_metrics(s);
+    }
     last_save = Clock::now();
-    checkpoints.write_metrics(s);
-    if (cb.epoch_done) cb.epoch_done(e);
+    if (out.epoch_done) out.epoch_done(e);
     if (recipe.patience > 0 && s.bad_epochs >= recipe.patience && s.epoch + 1 < recipe.epochs) {
       note(fmt::format("early stop: no better validation r for {} epochs (best {:.4f} at epoch {})", s.bad_epochs,
                        s.best_val_r, s.best_epoch));

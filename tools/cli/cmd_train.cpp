@@ -12,6 +12,7 @@
 
 #include "common.hpp"
 #include "neurobolt/checkpoint.hpp"
+#include "neurobolt/distributed.hpp"
 #include "neurobolt/error.hpp"
 #include "prepare_options.hpp"
 #include "neurobolt/ridge.hpp"
@@ -203,6 +204,13 @@ void register_train(CLI::App& app) {
   cmd->add_option("--seed", r.seed, "Seed of initialisation, data order and dropout")->capture_default_str();
   cmd->add_option("--fold", t.fold, "kfold datasets: the held-out fold")->capture_default_str();
   cmd->add_flag("--resume", t.resume, "Continue the run in RUN_DIR from its last.h5");
+  cmd->add_flag("--distributed", t.distributed,
+                "Data-parallel over the processes that torchrun, SLURM or 'neurobolt launch' started (automatic when "
+                "their WORLD_SIZE or SLURM_NTASKS is above 1); --batch is the global batch");
+  cmd->add_option("--dist-timeout", t.distributed_timeout_s,
+                  "Seconds a rank waits for the others before giving up with an error")
+      ->capture_default_str()
+      ->check(between(1, 86400));
   cmd->add_option("--checkpoint-minutes", t.checkpoint_minutes, "Also write last.h5 within an epoch this often (0 = off)")
       ->capture_default_str();
   cmd->add_option("--checkpoint-steps", t.checkpoint_steps, "... or every this many steps (0 = off)")
@@ -233,12 +241,24 @@ void register_train(CLI::App& app) {
            {"--config", "--set", "--init", "--init-from", "--epochs", "--batch", "--lr", "--min-lr", "--warmup-lr",
             "--warmup-epochs", "--betas", "--eps", "--weight-decay", "--layer-decay", "--clip-grad", "--patience",
             "--seed", "--resume", "--checkpoint-minutes", "--checkpoint-steps", "--prefetch", "--eval-batch",
-            "--device", "--precision"})
+            "--device", "--precision", "--dist-timeout"})
         refuse_option(*cmd, option, "trains NeuroBOLT, not the ridge baseline (--arch ridge, fitted in closed form on "
                                     "the CPU)");
     } else {
       for (const char* option : {"--bands", "--sub-windows", "--alphas", "--inner-folds"})
         refuse_option(*cmd, option, "applies to the ridge baseline only (--arch ridge)");
+    }
+    const auto env = distributed_environment();
+    if (!o->train.distributed) o->train.distributed = env && env->world_size > 1;
+    // Rank 0 reports; the others print only warnings and errors.
+    if (o->train.distributed && env && env->rank != 0) g.quiet = true;
+    if (o->train.distributed && o->arch == "ridge") {
+      throw UsageError("--distributed: the ridge baseline is fitted in closed form by one process (--arch ridge)");
+    }
+    if (std::error_code ec; o->train.distributed && std::filesystem::is_directory(o->data, ec)) {
+      throw UsageError(fmt::format("--distributed: '{}' is a BIDS root; prepare it once with 'neurobolt prepare' and "
+                                   "train every rank on that file (ranks would otherwise all write the same cache)",
+                                   o->data));
     }
     o->data = dataset_for(o->data, o->run_dir, o->train, o->data_options, *cmd);
     if (o->arch == "ridge") {

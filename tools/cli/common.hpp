@@ -59,5 +59,6 @@ void register_simulate(CLI::App& app);
 void register_train(CLI::App& app);
 void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_launch(CLI::App& app);
 
 }  // namespace neurobolt::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   neurobolt::cli::register_train(app);
   neurobolt::cli::register_infer(app);
   neurobolt::cli::register_eval(app);
+  neurobolt::cli::register_launch(app);
 
   std::vector<std::string> commands;
   for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) commands.push_back(sub->get_name());
