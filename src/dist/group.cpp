@@ -1,9 +1,18 @@
 #include "dist/group.hpp"
 
 #include <fmt/format.h>
+
+// c10d's Gloo process group needs Gloo's headers (Debian: libgloo-dev). A LibTorch without them
+// still builds; distributed training then says why it cannot start.
+#if __has_include(<gloo/config.h>)
+#define NEUROBOLT_HAVE_GLOO 1
+#include <torch/csrc/distributed/c10d/GlooDeviceFactory.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/csrc/distributed/c10d/GlooDeviceFactory.hpp>
+#else
+#define NEUROBOLT_HAVE_GLOO 0
+#include <torch/csrc/distributed/c10d/Work.hpp>
+#endif
 
 #include <cstdlib>
 
@@ -30,6 +39,9 @@ uint64_t fingerprint(const std::vector<torch::Tensor>& tensors) {
 }
 
 Group::Group(const DistributedEnvironment& env, std::chrono::milliseconds timeout) : env_(env), timeout_(timeout) {
+#if !NEUROBOLT_HAVE_GLOO
+  throw ConfigError("distributed training: this build has no Gloo headers (install libgloo-dev and rebuild)");
+#else
   try {
     c10d::TCPStoreOptions options;
     options.port = static_cast<std::uint16_t>(env.master_port);
@@ -54,9 +66,14 @@ Group::Group(const DistributedEnvironment& env, std::chrono::milliseconds timeou
   } catch (const std::exception& e) {
     lost(fmt::format("rendezvous at {}:{} ({} ranks)", env.master_addr, env.master_port, env.world_size), e);
   }
+#endif
 }
 
 Group::~Group() = default;
+
+#if NEUROBOLT_HAVE_GLOO
+c10d::ProcessGroupGloo& Group::gloo() const { return *static_cast<c10d::ProcessGroupGloo*>(group_.get()); }
+#endif
 
 void Group::lost(const std::string& what, const std::exception& e) const {
   std::string message = e.what();
@@ -67,12 +84,13 @@ void Group::lost(const std::string& what, const std::exception& e) const {
                             env_.rank, env_.world_size, what, timeout_.count() / 1000, message));
 }
 
+#if NEUROBOLT_HAVE_GLOO
 void Group::allreduce_sum(torch::Tensor& t) { wait(allreduce_sum_async(t)); }
 
 c10::intrusive_ptr<c10d::Work> Group::allreduce_sum_async(torch::Tensor& t) {
   try {
     std::vector<torch::Tensor> tensors{t};
-    return group_->allreduce(tensors);
+    return gloo().allreduce(tensors);
   } catch (const std::exception& e) {
     lost("all-reduce", e);
   }
@@ -91,12 +109,21 @@ void Group::broadcast(torch::Tensor& t, int root) {
     std::vector<torch::Tensor> tensors{t};
     c10d::BroadcastOptions options;
     options.rootRank = root;
-    auto work = group_->broadcast(tensors, options);
+    auto work = gloo().broadcast(tensors, options);
     if (!work->wait(timeout_)) throw std::runtime_error("timed out");
   } catch (const std::exception& e) {
     lost("broadcast", e);
   }
 }
+
+#else
+void Group::allreduce_sum(torch::Tensor&) { throw ConfigError("distributed training: no Gloo in this build"); }
+c10::intrusive_ptr<c10d::Work> Group::allreduce_sum_async(torch::Tensor&) {
+  throw ConfigError("distributed training: no Gloo in this build");
+}
+void Group::wait(const c10::intrusive_ptr<c10d::Work>&) {}
+void Group::broadcast(torch::Tensor&, int) { throw ConfigError("distributed training: no Gloo in this build"); }
+#endif
 
 double Group::sum(double value) {
   auto t = torch::tensor({value}, torch::kDouble);
@@ -104,14 +131,19 @@ double Group::sum(double value) {
   return t.item<double>();
 }
 
+#if NEUROBOLT_HAVE_GLOO
 void Group::barrier() {
   try {
-    auto work = group_->barrier();
+    auto work = gloo().barrier();
     if (!work->wait(timeout_)) throw std::runtime_error("timed out");
   } catch (const std::exception& e) {
     lost("barrier", e);
   }
 }
+
+#else
+void Group::barrier() {}
+#endif
 
 void Group::check_same(const std::vector<std::string>& names, const std::vector<uint64_t>& values) {
   // Every rank's values in its own row, summed: the table of all ranks on every rank.

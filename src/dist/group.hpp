@@ -12,7 +12,7 @@
 #include "neurobolt/distributed.hpp"
 
 namespace c10d {
-class ProcessGroup;
+class ProcessGroupGloo;  // a ProcessGroup in LibTorch 1.13, a Backend in 2.x: held as itself
 class Work;
 }  // namespace c10d
 
@@ -47,7 +47,10 @@ class Group {
   [[noreturn]] void lost(const std::string& what, const std::exception& e) const;
   DistributedEnvironment env_;
   std::chrono::milliseconds timeout_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  // The Gloo group (c10d::ProcessGroupGloo: a ProcessGroup in LibTorch 1.13, a Backend in 2.x),
+  // held through its intrusive_ptr base so that a build without Gloo's headers compiles.
+  c10::intrusive_ptr<c10::intrusive_ptr_target> group_;
+  c10d::ProcessGroupGloo& gloo() const;
 };
 
 // Averages the gradients of `parameters` across the group, as DDP does: parameters are packed
