@@ -68,12 +68,17 @@ struct InferOptions {
   int64_t read_block_bytes = 64LL << 20;
   bool force = false;
   std::string device = "cpu";
+  // Check instead of predicting: every run of the (unsharded) input list must have exactly one
+  // complete prediction from this checkpoint in output_dir (status "skipped"), else "missing"
+  // with the reason; predictions in output_dir for runs outside the list are listed as extra.
+  // What a cluster job runs after the array of --shard jobs.
+  bool verify = false;
 };
 
 struct InferRunReport {
   std::string input;    // the EEG file
   std::string output;   // the TSV written (or found complete)
-  std::string status;   // "done", "skipped" (complete from the same checkpoint), "failed"
+  std::string status;   // "done", "skipped" (complete from the same checkpoint), "failed", "missing" (verify)
   std::string error;    // why, when failed
   std::string grid;     // "triggers", "tr", "stride"
   int64_t rows = 0;
@@ -84,7 +89,8 @@ struct InferRunReport {
 
 struct InferSummary {
   int64_t runs = 0;  // in this shard
-  int64_t done = 0, skipped = 0, failed = 0;
+  int64_t done = 0, skipped = 0, failed = 0, missing = 0;
+  std::vector<std::string> extra;  // verify: predictions in the output folder for no run of the list
   int64_t windows = 0;
   double seconds = 0.0;
   double predict_seconds = 0.0;  // in the model

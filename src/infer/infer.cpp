@@ -273,9 +273,16 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
     const std::string hash = existing.contains("Checkpoint") && existing["Checkpoint"].is_object()
                                  ? existing["Checkpoint"].value("SHA256", std::string())
                                  : std::string();
-    if (ours && tsv_exists && hash == m.sha256 && !o.force) {
+    if (ours && tsv_exists && hash == m.sha256 && (!o.force || o.verify)) {
       rep.status = "skipped";
       rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      return rep;
+    }
+    if (o.verify) {
+      rep.status = "missing";
+      rep.error = !ours ? "not written by neurobolt infer"
+                  : !tsv_exists ? "its sidecar is there but not its table"
+                                : "predicted with another checkpoint";
       return rep;
     }
     if (!ours && side_exists) {
@@ -288,6 +295,11 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
     }
   }
 
+  if (o.verify) {
+    rep.status = "missing";
+    rep.error = "no prediction";
+    return rep;
+  }
   progress("reading", 0.0);
   ReadOptions header_only;
   header_only.header_only = true;
@@ -496,6 +508,9 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
     throw UsageError(fmt::format("--shard: expected i/N with 0 <= i < N, found {}/{}", o.shard_index, o.shard_count));
   }
   if (o.batch < 1) throw UsageError(fmt::format("--batch: expected >= 1, found {}", o.batch));
+  if (o.verify && o.shard_count != 1) {
+    throw UsageError("--verify checks every run of the inputs: give it without --shard");
+  }
   if (o.read_block_bytes < 1) {
     throw UsageError(fmt::format("--read-block-mb: expected > 0, found {} bytes", o.read_block_bytes));
   }
@@ -615,9 +630,26 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
     if (rep.status == "done") ++summary.done;
     if (rep.status == "skipped") ++summary.skipped;
     if (rep.status == "failed") ++summary.failed;
+    if (rep.status == "missing") ++summary.missing;
     summary.windows += rep.windows;
     if (cb.run_done) cb.run_done(rep);
     summary.reports.push_back(std::move(rep));
+  }
+  if (o.verify) {
+    // Exactly once: a prediction table in the folder that no run of the list would write.
+    std::set<std::string> expected;
+    for (const auto& in : mine) expected.insert((fs::path(o.output_dir) / (in.output_stem + kSuffix + ".tsv")).lexically_normal().string());
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(o.output_dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      const std::string tail = std::string(kSuffix) + ".tsv";
+      if (name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0 &&
+          !expected.count(it->path().lexically_normal().string())) {
+        summary.extra.push_back(it->path().string());
+      }
+    }
+    std::sort(summary.extra.begin(), summary.extra.end());
   }
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return summary;

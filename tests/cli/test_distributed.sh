@@ -71,6 +71,19 @@ d=$(max_diff "$(predict resumed pred-resumed)" "$(predict straight pred-straight
 echo "resumed at world size 1 after $epochs_done epochs on 2 ranks vs 12 epochs on 1: max difference $d"
 within "$d" 1e-4 || fail "the resumed run differs by $d from an uninterrupted one"
 
+# 4. Inference as a cluster array: two shards into one folder, then --verify finds every run
+# predicted exactly once; before the second shard it lists what is missing, and it refuses a
+# table no run writes.
+run 0 "$bin" infer two/last.h5 sim -o sharded --shard 0/2 -q --threads 1
+run 3 "$bin" infer two/last.h5 sim -o sharded --verify
+has out "^missing: .*sub-02_task-rest_run-1_desc-neurobolt_timeseries.tsv: no prediction"
+has err "1 prediction of 2 missing, 0 extra"
+run 0 "$bin" infer two/last.h5 sim -o sharded --shard 1/2 -q --threads 1
+run 0 "$bin" infer two/last.h5 sim -o sharded --verify; has out "all 2 runs complete from this checkpoint, each exactly once"
+cp sharded/sub-01/func/sub-01_task-rest_run-1_desc-neurobolt_timeseries.tsv sharded/sub-01/func/sub-01_task-rest_run-9_desc-neurobolt_timeseries.tsv
+run 3 "$bin" infer two/last.h5 sim -o sharded --verify; has out "^extra: .*run-9_desc-neurobolt_timeseries.tsv"
+run 3 "$bin" infer one/last.h5 sim -o sharded --verify; has err "holds predictions of another checkpoint"
+
 # Errors: a global batch that does not split, distributed without a launcher.
 run 5 "$bin" launch --nproc 2 -- train data.h5 -o odd --config neurobolt-tiny --batch 15 --epochs 1
 has err "the global batch 15 does not split evenly over 2 ranks"

@@ -56,6 +56,9 @@ void register_infer(CLI::App& app) {
                   "EEG read per block, MB at the file's rate: bounds memory whatever the recording's length")
       ->capture_default_str()
       ->check(between(0.001, 65536.0));
+  cmd->add_flag("--verify", i.verify,
+                "Predict nothing: check that OUT_DIR holds exactly one complete prediction from this checkpoint for "
+                "every run of the inputs (after the --shard jobs of a cluster array), listing what is missing or extra");
   add_standard_options(*cmd);
 
   cmd->callback([o, cmd] {
@@ -104,6 +107,7 @@ void register_infer(CLI::App& app) {
     };
     callbacks.run_done = [&](const InferRunReport& r) {
       if (tty) std::cerr << "\r\033[K";
+      if (r.status == "missing") return;  // --verify: listed at the end
       if (r.status == "failed") {
         std::cerr << fmt::format("FAILED {}: {}", r.input, r.error) << std::endl;
         return;
@@ -121,6 +125,19 @@ void register_infer(CLI::App& app) {
       for (const auto& w : r.warnings) warn(w);
     };
     const auto summary = run_inference(o->model, o->inputs, i, callbacks);
+    if (i.verify) {
+      for (const auto& r : summary.reports)
+        if (r.status == "missing") std::cout << fmt::format("missing: {}: {}\n", r.output, r.error);
+      for (const auto& e : summary.extra) std::cout << fmt::format("extra: {}: no run of the inputs writes it\n", e);
+      if (summary.missing > 0 || !summary.extra.empty()) {
+        throw IoError(fmt::format("'{}': {} of {} missing, {} extra (listed above)", i.output_dir,
+                                  counted(summary.missing, "prediction", "predictions"), summary.runs,
+                                  summary.extra.size()));
+      }
+      print_result(fmt::format("'{}': all {} complete from this checkpoint, each exactly once\n", i.output_dir,
+                               counted(summary.runs, "run", "runs")));
+      return;
+    }
     print_result(fmt::format("{}: {} done, {} skipped, {} failed; {} in {:.1f} s ({:.1f} windows/s, {:.1f} s in the model)\n",
                        counted(summary.runs, "run", "runs"), summary.done, summary.skipped, summary.failed,
                        counted(summary.windows, "window", "windows"), summary.seconds, summary.windows_per_s(),
