@@ -773,7 +773,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
         ++s.loss_count;
         ++s.global_step;
         ++s.step;
-        windows += batch.size();
+        windows += batch.size() * world;  // the global batch: every rank took its share
 
         const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
         mean_step_s = (mean_step_s * static_cast<double>(timed_steps) + step_s) / static_cast<double>(timed_steps + 1);

@@ -10,7 +10,7 @@ pth=$src/tests/data/pth
 case $case in
   help)
     run 0 "$bin" --help; has out convert; has out bench; has out info; has out "Exit status"
-    has out train; has out infer; has out eval
+    has out train; has out infer; has out eval; has out launch
     run 0 "$bin" train --help; has out "--resume"; has out "0.0003"; has out "--layer-decay"; has out "--split-seed"
     run 0 "$bin" bench --help; has out "--batch"; has out "16"; has out "--threads"; has out "--force"
     run 0 "$bin" --version; has out "neurobolt 0."
