@@ -63,6 +63,11 @@ Montage read_elc(const std::string& path);
 //     after steps 1-3 ("EOG1", "Status").
 std::string canonical_channel_name(std::string_view name);
 
+// The key channel names are matched by everywhere (recordings, configs, the model's input,
+// prepare, infer, montages): canonical_channel_name upper-cased. "t3", "T7" and "EEG T7-Ref"
+// share the key "T7".
+std::string channel_key(std::string_view name);
+
 // Which recording channel feeds each required channel.
 struct ChannelMapping {
   // source[i]: index in the recording of required channel i, or nullopt when it is missing.

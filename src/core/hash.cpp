@@ -11,6 +11,15 @@
 
 namespace neurobolt {
 
+uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t h) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < bytes; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 std::string sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(fmt::format("cannot open '{}'", path));

@@ -168,15 +168,6 @@ std::vector<std::string> recording_files(const std::string& eeg_path) {
   return out;
 }
 
-uint64_t fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
 json parameters_json(const PrepareOptions& o, const std::vector<std::string>& rois, bool channels_from_data) {

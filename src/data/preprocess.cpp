@@ -23,7 +23,6 @@ std::string upper(std::string text) {
 }
 
 // Channel names compare as map_channels compares them.
-std::string channel_key(const std::string& name) { return upper(canonical_channel_name(name)); }
 
 bool is_eeg(const Channel& channel, const std::map<std::string, std::string>& types) {
   auto it = types.find(channel.name);

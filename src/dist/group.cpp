@@ -17,23 +17,15 @@
 #include <cstdlib>
 
 #include "neurobolt/error.hpp"
+#include "neurobolt/hash.hpp"
 
 namespace neurobolt::dist {
 
-uint64_t fingerprint(const void* data, std::size_t bytes, uint64_t h) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < bytes; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 uint64_t fingerprint(const std::vector<torch::Tensor>& tensors) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = kFnv1aOffset;
   for (const auto& t : tensors) {
     const auto c = t.detach().to(torch::kCPU).contiguous();
-    h = fingerprint(c.data_ptr(), static_cast<std::size_t>(c.numel()) * c.element_size(), h);
+    h = fnv1a(c.data_ptr(), static_cast<std::size_t>(c.numel()) * c.element_size(), h);
   }
   return h;
 }

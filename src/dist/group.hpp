@@ -84,8 +84,7 @@ class GradientSync {
   std::size_t next_launch_ = 0;
 };
 
-// A 64-bit FNV-1a of bytes: for the start-up consistency check (config, data, weights).
-uint64_t fingerprint(const void* data, std::size_t bytes, uint64_t seed = 1469598103934665603ull);
+// The FNV-1a of the tensors' bytes (neurobolt/hash.hpp): the start-up check of initial weights.
 uint64_t fingerprint(const std::vector<torch::Tensor>& tensors);
 
 }  // namespace neurobolt::dist

@@ -639,11 +639,11 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
     // Exactly once: a prediction table in the folder that no run of the list would write.
     std::set<std::string> expected;
     for (const auto& in : mine) expected.insert((fs::path(o.output_dir) / (in.output_stem + kSuffix + ".tsv")).lexically_normal().string());
+    const std::string tail = std::string(kSuffix) + ".tsv";
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(o.output_dir, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
       const std::string name = it->path().filename().string();
-      const std::string tail = std::string(kSuffix) + ".tsv";
       if (name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0 &&
           !expected.count(it->path().lexically_normal().string())) {
         summary.extra.push_back(it->path().string());

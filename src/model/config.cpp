@@ -188,7 +188,7 @@ void validate_config(const ModelConfig& c, const std::string& source) {
       check.require(standard_montage(StandardMontage::standard_1005).find(ch).has_value(), "channels",
                     "electrodes of the 10-05 system", fmt::format("unknown channel '{}'", ch));
     }
-    check.require(seen.insert(normalize_channel_name(canonical_channel_name(ch))).second, "channels", "unique names",
+    check.require(seen.insert(channel_key(ch)).second, "channels", "unique names",
                   fmt::format("'{}' twice", ch));
   }
   check.require(!c.rois.empty(), "rois", "at least one ROI", "none");

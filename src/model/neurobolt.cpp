@@ -14,13 +14,6 @@
 #include "neurobolt/montage.hpp"
 
 namespace neurobolt {
-namespace {
-
-// Input channels are matched as everywhere else: case-insensitively after canonical_channel_name
-// (one table of old 10-20 names, T3 -> T7 ..., shared with prepare, infer and the montages).
-std::string channel_key(const std::string& name) { return normalize_channel_name(canonical_channel_name(name)); }
-
-}  // namespace
 
 NeuroBOLTImpl::NeuroBOLTImpl(ModelConfig config) : config_(std::move(config)) {
   config_.validate();

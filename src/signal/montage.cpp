@@ -74,7 +74,6 @@ std::optional<std::string> standard_electrode(std::string_view name) {
   return std::nullopt;
 }
 
-std::string key_of(std::string_view name) { return upper(canonical_channel_name(name)); }
 
 std::string join(const std::vector<std::string>& names, std::size_t limit = 0) {
   std::string out;
@@ -109,9 +108,9 @@ std::vector<std::string_view> split_spaces(std::string_view s) {
 }  // namespace
 
 std::optional<ElectrodePosition> Montage::find(std::string_view name) const {
-  const auto key = key_of(name);
+  const auto key = channel_key(name);
   for (std::size_t i = 0; i < names.size() && i < positions.size(); ++i)
-    if (key_of(names[i]) == key) return positions[i];
+    if (channel_key(names[i]) == key) return positions[i];
   return std::nullopt;
 }
 
@@ -126,13 +125,13 @@ ElectrodePosition electrode_position(std::string_view name, StandardMontage whic
   using Index = std::unordered_map<std::string, ElectrodePosition>;
   auto build = [](const Montage& m) {
     Index index;
-    for (std::size_t i = 0; i < m.names.size(); ++i) index.emplace(key_of(m.names[i]), m.positions[i]);
+    for (std::size_t i = 0; i < m.names.size(); ++i) index.emplace(channel_key(m.names[i]), m.positions[i]);
     return index;
   };
   static const Index index_1005 = build(standard_montage(StandardMontage::standard_1005));
   static const Index index_1020 = build(standard_montage(StandardMontage::standard_1020));
   const auto& index = which == StandardMontage::standard_1020 ? index_1020 : index_1005;
-  if (auto it = index.find(key_of(name)); it != index.end()) return it->second;
+  if (auto it = index.find(channel_key(name)); it != index.end()) return it->second;
   throw ConfigError(fmt::format("electrode '{}' (canonical '{}') is not in the {} montage", name,
                                 canonical_channel_name(name), standard_montage(which).name));
 }
@@ -203,6 +202,8 @@ Montage read_elc(const std::string& path) {
   return montage;
 }
 
+std::string channel_key(std::string_view name) { return upper(canonical_channel_name(name)); }
+
 std::string canonical_channel_name(std::string_view name) {
   std::string_view s = trim_name(name);
   if (s.size() > 3 && upper(s.substr(0, 3)) == "EEG" && is_space(s[3])) s = trim_name(s.substr(3));
@@ -232,7 +233,7 @@ ChannelMapping map_channels(const std::vector<std::string>& recording_names,
   ChannelMapping mapping;
   std::unordered_map<std::string, int64_t> by_key;
   for (std::size_t i = 0; i < recording_names.size(); ++i) {
-    const auto key = key_of(recording_names[i]);
+    const auto key = channel_key(recording_names[i]);
     auto [it, inserted] = by_key.emplace(key, static_cast<int64_t>(i));
     if (!inserted)
       mapping.warnings.push_back(fmt::format("recording channels '{}' and '{}' are both '{}'; using '{}'",
@@ -243,7 +244,7 @@ ChannelMapping map_channels(const std::vector<std::string>& recording_names,
   std::unordered_map<std::string, std::size_t> required_keys;
   std::vector<bool> used(recording_names.size(), false);
   for (std::size_t r = 0; r < required_names.size(); ++r) {
-    const auto key = key_of(required_names[r]);
+    const auto key = channel_key(required_names[r]);
     auto [previous, inserted] = required_keys.emplace(key, r);
     if (!inserted)
       throw ConfigError(fmt::format("map_channels: required channels '{}' (#{}) and '{}' (#{}) are the same channel '{}'",

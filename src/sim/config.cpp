@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/json_reader.hpp"
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/montage.hpp"
 #include "neurobolt/simulate.hpp"
@@ -206,25 +207,11 @@ constexpr const char* kTriggerLabelRule =
 // Well-formed UTF-8 without control characters (C0, DEL, C1): what an EDF+ TAL annotation holds
 // (its separators are the bytes 0, 20 and 21) and a TSV cell keeps.
 bool valid_trigger_label(const std::string& s) {
-  if (s.empty() || s.size() > 40 || s.front() == ' ' || s.back() == ' ') return false;
-  for (std::size_t i = 0; i < s.size();) {
+  if (s.empty() || s.size() > 40 || s.front() == ' ' || s.back() == ' ' || !io::is_valid_utf8(s)) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
     const auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
-      if (b < 32 || b == 127) return false;
-      ++i;
-      continue;
-    }
-    const std::size_t len = b >= 0xF0 && b < 0xF5 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    uint32_t cp = b & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cont = static_cast<unsigned char>(s[i + k]);
-      if ((cont & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cont & 0x3F);
-    }
-    const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0)) return false;
-    i += len;
+    if (b < 32 || b == 127) return false;                                                          // C0, DEL
+    if (b == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) < 0xA0) return false;  // C1: U+0080-U+009F
   }
   return true;
 }

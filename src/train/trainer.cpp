@@ -26,6 +26,7 @@
 #include "dist/group.hpp"
 #include "neurobolt/distributed.hpp"
 #include "neurobolt/evaluate.hpp"
+#include "neurobolt/hash.hpp"
 #include "neurobolt/montage.hpp"
 #include "neurobolt/pth.hpp"
 #include "neurobolt/train.hpp"
@@ -536,10 +537,6 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   g_stop_requested.store(false);
   // The caller may hold a NoGradGuard (as inference code does): training needs gradients.
   torch::AutoGradMode enable_grad(true);
-  bool lead = true;  // set below: in a distributed run only rank 0 reports
-  auto note = [&](const std::string& line) {
-    if (lead && cb.note) cb.note(line);
-  };
   const torch::Device device(o.device);
   if (o.prefetch_batches < 1 || o.eval_batch < 1) {
     throw ConfigError(fmt::format("prefetch batches and eval batch must be >= 1, found {} and {}", o.prefetch_batches,
@@ -573,10 +570,13 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
     group = std::make_unique<dist::Group>(
         *env, std::chrono::milliseconds(static_cast<int64_t>(o.distributed_timeout_s * 1000)));
   }
-  lead = !group || group->rank() == 0;  // writes the run folder and reports
+  const bool lead = !group || group->rank() == 0;  // writes the run folder and reports
   const int world = group ? group->size() : 1;
   const TrainCallbacks quiet;
   const TrainCallbacks& out = lead ? cb : quiet;
+  auto note = [&out](const std::string& line) {
+    if (out.note) out.note(line);
+  };
 
   std::error_code ec;
   fs::create_directories(run_dir, ec);
@@ -687,13 +687,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   if (group) {
     // Every rank must run the same thing from the same start.
     const std::string config_json = config.to_json(), recipe_json = recipe.to_json(), data = reader.fingerprint();
-    std::vector<torch::Tensor> weights;
-    for (const auto& p : model->parameters()) weights.push_back(p);
     group->check_same({"model config", "training recipe", "dataset fingerprint", "step", "initial weights"},
-                      {dist::fingerprint(config_json.data(), config_json.size()),
-                       dist::fingerprint(recipe_json.data(), recipe_json.size()),
-                       dist::fingerprint(data.data(), data.size()), static_cast<uint64_t>(s.global_step),
-                       dist::fingerprint(weights)});
+                      {fnv1a(config_json), fnv1a(recipe_json), fnv1a(data), static_cast<uint64_t>(s.global_step),
+                       dist::fingerprint(model->parameters())});
     std::vector<torch::Tensor> trainable;
     for (const auto& p : model->parameters())
       if (p.requires_grad()) trainable.push_back(p);

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/bench.hpp"
 #include "neurobolt/config.hpp"
 
@@ -60,7 +61,7 @@ void register_bench(CLI::App& app) {
     }
     if (!o->read.empty()) {
       apply_runtime();
-      note(fmt::format("reading '{}': {} untimed, then {} timed", o->read, counted(o->warmup, "read", "reads"),
+      note(fmt::format("reading '{}': {} untimed, then {} timed", o->read, count_of(o->warmup, "read"),
                        o->iterations));
       std::cout << format_read_bench(bench_read_recording(o->read, o->iterations, o->warmup));
       return;

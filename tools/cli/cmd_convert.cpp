@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/error.hpp"
 
@@ -48,14 +49,14 @@ void register_convert(CLI::App& app) {
     for (const auto& s : result.skipped) note("  skipped non-tensor entry " + s);
     if (!result.dropped.empty()) {
       note(fmt::format("  dropped {} the model has no place for: {} (every name: neurobolt info {} --json)",
-                       counted(result.dropped.size(), "tensor", "tensors"), summarize_names(result.dropped),
+                       count_of(result.dropped.size(), "tensor"), summarize_names(result.dropped),
                        o->output));
     }
     if (!result.report.complete()) note(result.report.describe());
     for (const auto& n : result.notes) note("  " + n);
     print_result(fmt::format("wrote {} ({} loaded, {})\n", o->output,
-                            counted(result.report.loaded.size(), "weight", "weights"),
-                            counted(result.model->config().num_rois(), "ROI", "ROIs")));
+                            count_of(result.report.loaded.size(), "weight"),
+                            count_of(result.model->config().num_rois(), "ROI")));
   });
 }
 

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/infer.hpp"
 
@@ -118,8 +119,8 @@ void register_infer(CLI::App& app) {
       if (r.status == "skipped") {
         note(fmt::format("{}: complete from this checkpoint, skipped", r.output));
       } else {
-        note(fmt::format("{}: {} ({} grid), {}{}, {:.1f} s", r.output, counted(r.rows, "row", "rows"), r.grid,
-                         counted(r.windows, "window", "windows"), extra,
+        note(fmt::format("{}: {} ({} grid), {}{}, {:.1f} s", r.output, count_of(r.rows, "row"), r.grid,
+                         count_of(r.windows, "window"), extra,
                          r.seconds));
       }
       for (const auto& w : r.warnings) warn(w);
@@ -131,16 +132,16 @@ void register_infer(CLI::App& app) {
       for (const auto& e : summary.extra) std::cout << fmt::format("extra: {}: no run of the inputs writes it\n", e);
       if (summary.missing > 0 || !summary.extra.empty()) {
         throw IoError(fmt::format("'{}': {} of {} missing, {} extra (listed above)", i.output_dir,
-                                  counted(summary.missing, "prediction", "predictions"), summary.runs,
+                                  count_of(summary.missing, "prediction"), summary.runs,
                                   summary.extra.size()));
       }
       print_result(fmt::format("'{}': all {} complete from this checkpoint, each exactly once\n", i.output_dir,
-                               counted(summary.runs, "run", "runs")));
+                               count_of(summary.runs, "run")));
       return;
     }
     print_result(fmt::format("{}: {} done, {} skipped, {} failed; {} in {:.1f} s ({:.1f} windows/s, {:.1f} s in the model)\n",
-                       counted(summary.runs, "run", "runs"), summary.done, summary.skipped, summary.failed,
-                       counted(summary.windows, "window", "windows"), summary.seconds, summary.windows_per_s(),
+                       count_of(summary.runs, "run"), summary.done, summary.skipped, summary.failed,
+                       count_of(summary.windows, "window"), summary.seconds, summary.windows_per_s(),
                        summary.predict_seconds));
     // Failures are listed whatever --quiet says (each was reported on stderr as it happened too).
     for (const auto& r : summary.reports)

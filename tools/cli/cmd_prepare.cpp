@@ -8,7 +8,7 @@
 #include <set>
 
 #include "common.hpp"
-#include "neurobolt/channels.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/config.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
@@ -68,7 +68,7 @@ void register_prepare(CLI::App& app) {
         // A dataset labelled for a model must carry that model's channels (in any order).
         auto keys = [](const std::vector<std::string>& names) {
           std::set<std::string> out;
-          for (const auto& n : names) out.insert(normalize_channel_name(canonical_channel_name(n)));
+          for (const auto& n : names) out.insert(channel_key(n));
           return out;
         };
         if (keys(options.channels) != keys(config.channels)) {
@@ -104,10 +104,10 @@ void register_prepare(CLI::App& app) {
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_windows) / result.seconds : 0.0;
     print_result(fmt::format("wrote {}: {} from {} (train {}, val {}, test {}{}), {} skipped, {}, {:.1f} s "
                             "({:.0f} windows/s)\n",
-                            o->output, counted(result.num_windows, "window", "windows"),
-                            counted(result.runs.size(), "run", "runs"), result.windows_per_split[0],
+                            o->output, count_of(result.num_windows, "window"),
+                            count_of(result.runs.size(), "run"), result.windows_per_split[0],
                             result.windows_per_split[1], result.windows_per_split[2], gaps,
-                            counted(skipped, "volume", "volumes"), counted(warnings, "warning", "warnings"),
+                            count_of(skipped, "volume"), count_of(warnings, "warning"),
                             result.seconds, rate));
   });
 }

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/checkpoint.hpp"
 #include "neurobolt/distributed.hpp"
 #include "neurobolt/error.hpp"
@@ -306,7 +307,7 @@ void register_train(CLI::App& app) {
     const auto result = train_model(o->data, o->run_dir, t, callbacks);
     std::signal(SIGINT, SIG_DFL);
     print_result(fmt::format("trained {}{}; best validation mean r {} at epoch {}\n",
-                            counted(result.epochs_run, "epoch", "epochs"), result.stopped_early ? " (early stop)" : "",
+                            count_of(result.epochs_run, "epoch"), result.stopped_early ? " (early stop)" : "",
                             r_text(result.best_val_r), result.best_epoch));
     print_result(fmt::format("wrote {}, {} and {}\n", result.best_path, result.last_path, result.metrics_path));
   });

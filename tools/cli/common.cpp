@@ -51,10 +51,6 @@ void print_result(const std::string& text) {
   if (!global_options().quiet) std::cout << text << std::flush;
 }
 
-std::string counted(std::int64_t n, const char* one, const char* many) {
-  return fmt::format("{} {}", n, n == 1 ? one : many);
-}
-
 void warn(const std::string& line) { std::cerr << "warning: " << line << std::endl; }
 
 namespace {

@@ -37,9 +37,6 @@ void note(const std::string& line);
 void print_result(const std::string& text);  // stdout, unless --quiet
 void warn(const std::string& line);    // "warning: ..." on stderr, always
 
-// "1 run", "3 runs".
-std::string counted(std::int64_t n, const char* one, const char* many);
-
 // Option checks with one-line messages (CLI11's own print ranges to 300 digits). A missing input
 // file is an I/O error (exit 3) naming the option, as for every other file the library opens.
 CLI::Validator existing_file(const std::string& option);

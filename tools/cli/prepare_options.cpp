@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "core/plural.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/preprocess.hpp"
 
@@ -179,7 +180,7 @@ PrepareResult prepare_with_progress(const std::string& bids_root, const Explicit
   note(fmt::format("preparing {} -> {} ({} at {} Hz, {:g} s windows, split {})",
                    explicit_run ? explicit_run->eeg_path : bids_root, output,
                    from_data ? std::string("the EEG channels every run has")
-                             : counted(static_cast<int64_t>(options.channels.size()), "channel", "channels"),
+                             : count_of(static_cast<int64_t>(options.channels.size()), "channel"),
                    options.sample_rate, window_seconds, to_string(options.split.mode)));
   PrepareResult result;
   try {
@@ -197,7 +198,7 @@ PrepareResult prepare_with_progress(const std::string& bids_root, const Explicit
   for (const auto& s : result.skipped_runs) warn("skipped " + s);
   if (from_data) {
     const auto channels = DatasetReader(result.output).channel_names();
-    note(fmt::format("{} from the data: {}", counted(static_cast<int64_t>(channels.size()), "channel", "channels"),
+    note(fmt::format("{} from the data: {}", count_of(static_cast<int64_t>(channels.size()), "channel"),
                      fmt::join(channels, " ")));
   }
   for (const auto& r : result.runs)
