@@ -144,6 +144,9 @@ const std::vector<std::string>& default_trigger_labels();
 // Whether an annotation label (or its description after "type/") equals a trigger label,
 // ignoring case and surrounding white space.
 bool trigger_label_matches(const std::string& wanted, const std::string& label);
+// "markers present: 'R128' x300, ..." (up to 12 labels, from the annotations and BIDS events), or
+// "the recording has no markers": what messages about missing triggers show the user.
+std::string marker_summary(const Recording& header, const std::vector<BidsEvent>& events = {});
 
 struct OnsetOptions {
   double trigger_tolerance = 0.1;    // max |interval / TR - round(interval / TR)|

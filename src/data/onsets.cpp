@@ -1,11 +1,13 @@
 // Volume onsets from scanner triggers: duplicates dropped, missing triggers interpolated, dummy
 // scans dropped, and the count checked against the target table (rules in dataset.hpp).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "core/plural.hpp"
 #include "neurobolt/dataset.hpp"
@@ -47,6 +49,22 @@ bool trigger_label_matches(const std::string& wanted, const std::string& label) 
   if (trimmed_lower(label) == w) return true;
   const auto slash = label.find('/');
   return slash != std::string::npos && trimmed_lower(label.substr(slash + 1)) == w;
+}
+
+std::string marker_summary(const Recording& header, const std::vector<BidsEvent>& events) {
+  std::map<std::string, int64_t> counts;
+  for (const auto& a : header.annotations) ++counts[a.label];
+  for (const auto& e : events) ++counts[e.trial_type.empty() ? e.value : e.trial_type];
+  if (counts.empty()) return "the recording has no markers";
+  std::vector<std::string> parts;
+  for (const auto& [label, n] : counts) {
+    if (parts.size() == 12) {
+      parts.push_back("...");
+      break;
+    }
+    parts.push_back(fmt::format("'{}' x{}", label, n));
+  }
+  return "markers present: " + fmt::format("{}", fmt::join(parts, ", "));
 }
 
 VolumeOnsets onsets_from_triggers(std::vector<double> triggers, double repetition_time, int64_t num_volumes,

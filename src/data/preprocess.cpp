@@ -62,22 +62,6 @@ void validate(const EegPreprocessOptions& o) {
   }
 }
 
-std::string marker_summary(const Recording& header, const std::vector<BidsEvent>& events) {
-  std::map<std::string, int64_t> counts;
-  for (const auto& a : header.annotations) ++counts[a.label];
-  for (const auto& e : events) ++counts[e.trial_type.empty() ? e.value : e.trial_type];
-  if (counts.empty()) return "the recording has no markers";
-  std::vector<std::string> parts;
-  for (const auto& [label, n] : counts) {
-    if (parts.size() == 12) {
-      parts.push_back("...");
-      break;
-    }
-    parts.push_back(fmt::format("'{}' x{}", label, n));
-  }
-  return "markers present: " + fmt::format("{}", fmt::join(parts, ", "));
-}
-
 }  // namespace
 
 const char* to_string(MissingChannelPolicy policy) {

@@ -57,5 +57,6 @@ void register_train(CLI::App& app);
 void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_launch(CLI::App& app);
+void register_clean(CLI::App& app);
 
 }  // namespace neurobolt::cli

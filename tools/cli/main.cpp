@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   neurobolt::cli::register_info(app);
   neurobolt::cli::register_convert(app);
   neurobolt::cli::register_bench(app);
+  neurobolt::cli::register_clean(app);
   neurobolt::cli::register_prepare(app);
   neurobolt::cli::register_simulate(app);
   neurobolt::cli::register_train(app);
