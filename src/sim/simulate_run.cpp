@@ -240,7 +240,7 @@ void add_bump(std::vector<double>& x, double centre, double width, double amplit
 // Per-channel weights of the three gradient axes: for an EEG electrode its scalp position
 // relative to the reference (in head radii; the lead loop's projection grows with it) plus its
 // lead's routing; for ECG/EOG channels the routing alone. Scaled so that the median per-channel
-// peak is `amplitude`, each channel kept within 0.3 to 3 times that.
+// peak is gradient_amplitude, each channel kept within 0.3 to 3 times that (no lead is free of it).
 std::vector<std::array<double, 3>> gradient_weights(const SimulationConfig& c, const Layout& l,
                                                     const sim::HeadSphere& head, const sim::GradientTemplate& g,
                                                     Rng& rng) {
