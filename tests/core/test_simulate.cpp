@@ -1093,9 +1093,11 @@ TEST_CASE("the BCG follows a simulated ECG with heart-rate variability", "[sim][
     const std::vector<double> x(run.eeg_clean.channel_data(ch), run.eeg_clean.channel_data(ch) + run.eeg.num_samples);
     alpha_rms.push_back(rms(signal::sosfiltfilt(alpha.sos, x)));
   }
-  INFO("BCG RMS " << median(bcg_rms) << " uV, alpha RMS " << median(alpha_rms) << " uV");
-  CHECK(median(bcg_rms) > 0.3 * median(alpha_rms));
-  CHECK(median(bcg_rms) < 5.0 * median(alpha_rms));
+  // As large as alpha where alpha is (posterior); frontal and temporal alpha is far smaller.
+  const double alpha_max = *std::max_element(alpha_rms.begin(), alpha_rms.end());
+  INFO("BCG RMS " << median(bcg_rms) << " uV (median over channels), alpha RMS " << alpha_max << " uV (largest)");
+  CHECK(median(bcg_rms) > 0.3 * alpha_max);
+  CHECK(median(bcg_rms) < 3.0 * alpha_max);
   CHECK(median(bcg_peak) == Approx(c.scanner.bcg_amplitude).epsilon(0.35));
   CHECK(*std::max_element(bcg_peak.begin(), bcg_peak.end()) > 2.0 * *std::min_element(bcg_peak.begin(), bcg_peak.end()));
   // Locked to the heartbeats: the average over beats ~200-750 ms after the R peak holds most of it.
