@@ -14,7 +14,10 @@
 //    the EEG can see) + a slow process the EEG cannot see, convolved with SPM's canonical HRF
 //    (per-ROI and per-subject timing), sampled at the volume times, plus physiological
 //    (autocorrelated, partly shared) noise, drift and thermal noise at a chosen SNR;
-//  - scanner volume triggers as annotations of the EEG.
+//  - scanner volume triggers as annotations of the EEG;
+//  - optionally (SimScanner) the scanner's artefacts on the EEG: the gradient artefact of the EPI
+//    sequence, slice after slice on the scanner's own clock, and the ballistocardiogram locked to
+//    a simulated ECG; the clean EEG is kept as ground truth.
 // Everything follows from SimulationConfig::seed: each (subject, session, run) has its own
 // random streams, so results do not depend on threads or on the order runs are made in.
 #include <array>
@@ -98,7 +101,56 @@ struct SimArtefacts {
   double muscle_rate = 2.0;        // bursts per minute (Poisson), left or right temporalis
   double muscle_amplitude = 15.0;  // uV RMS at the electrodes nearest the muscle
   double mains_amplitude = 1.0;    // uV, typical per-channel amplitude at the power-line frequency
-  double pulse_amplitude = 3.0;    // uV, typical residual pulse (ballistocardiogram) artefact
+  double pulse_amplitude = 3.0;    // uV, typical residual pulse (ballistocardiogram) artefact; not
+                                   // added with SimScanner::bcg, whose full BCG replaces it
+};
+
+// The MR scanner's artefacts on the EEG, as recorded inside the scanner before any correction
+// (src/sim/scanner.cpp). Off by default; with both off nothing changes.
+//
+// Gradient: every volume is `slices` EPI slices filling repetition_time - slice_gap evenly, then
+// slice_gap s of silence. Per slice the induced voltage dG/dt of the slice-select, readout
+// (echo spacing 0.55 ms) and phase-encoding gradients, low-passed like the amplifier's hardware
+// filter (4th-order Butterworth at 1 kHz, or 0.2 x sample_rate when lower), is sampled at the EEG
+// sample times: the scanner's clock runs clock_drift_ppm slower than the EEG's (plus white
+// timing_jitter_us), and the first volume starts at a random sub-sample offset after
+// first_volume, so every slice falls at another sub-sample position. Each channel (ECG and EOG
+// channels too) mixes the three axes with its own weights (from the electrode's position relative
+// to the reference, plus its lead's routing), scaled so that the median per-channel peak is
+// gradient_amplitude (each channel between 0.3 and 3 times that); a slow per-channel gain drift
+// (head motion, SD motion_gain_drift) scales whole slices. The artefact is otherwise exactly the
+// same every slice. Volume triggers (trigger_label) are at the first EEG sample at or after each
+// volume's true onset, as an amplifier records the scanner's TTL pulse; with slice_triggers, one
+// slice_trigger_label annotation per slice likewise.
+//
+// BCG: R peaks at heart_rate with heart-rate variability (relative SD of the RR interval hrv,
+// half of its variance respiratory sinus arrhythmia at 0.2-0.3 Hz); ECG channels carry an ECG
+// (P-QRS-T) with an R wave of ecg_amplitude (negative with ecg_inverted); every EEG channel gets a
+// pulse waveform ~200-250 ms after each R peak, lasting 0.5 s (three damped oscillations of
+// 2-8 Hz), mixed per channel with a spatial pattern whose sign and size vary over the scalp
+// (larger at lateral sites), scaled so that the median per-channel peak is bcg_amplitude; beat to
+// beat the amplitude varies by ~10% (with breathing) and the delay by a few ms. Without an ECG
+// channel the BCG is simulated all the same: the true R peaks are then only in the ground truth.
+struct SimScanner {
+  bool gradient = false;
+  bool bcg = false;
+  // Gradient.
+  int slices = 30;                   // per volume
+  double slice_gap = 0.05;           // s of silence at the end of each TR
+  double gradient_amplitude = 4000;  // uV, median per-channel peak
+  double clock_drift_ppm = 20.0;     // scanner clock against the EEG clock (positive: scanner slower)
+  double timing_jitter_us = 1.0;     // SD of each slice onset, microseconds
+  double motion_gain_drift = 0.03;   // SD of the slow relative change of each channel's gain
+  bool slice_triggers = false;       // also an annotation per slice
+  std::string slice_trigger_label = "Slice";
+  // BCG.
+  double heart_rate = 66.0;     // beats per minute, mean
+  double hrv = 0.05;            // SD of the RR interval / its mean
+  double bcg_amplitude = 60.0;  // uV, median per-channel peak of a beat
+  double ecg_amplitude = 800.0;  // uV, R wave on ECG channels
+  bool ecg_inverted = false;     // ECG channels upside down (electrodes the other way round)
+
+  bool any() const { return gradient || bcg; }
 };
 
 // How subjects differ (drawn once per subject).
@@ -137,6 +189,7 @@ struct SimulationConfig {
   double sensor_noise = 1.0;                       // uV RMS, white, per channel
   double power_line_frequency = 50.0;              // Hz
   SimArtefacts artefacts;
+  SimScanner scanner;
   SubjectVariability variability;
   HeadModel head;
 
@@ -196,6 +249,9 @@ struct SimulationLimits {
   static constexpr double max_amplitude_uv = 1.0e6;   // any artefact amplitude or sensor noise, uV
   static constexpr double max_hrf_length = 100.0;     // s
   static constexpr std::size_t max_name_length = 64;  // source and ROI names
+  static constexpr int max_slices = 1000;                    // per volume
+  static constexpr int64_t max_run_slices = int64_t{1} << 21;  // slices per run (each one a time, maybe a trigger)
+  static constexpr double max_triggers_per_second = 64.0;    // volume + slice triggers (EDF+ annotations per record)
 };
 
 // Throws SimulationConfigError naming the field, what was expected and what was found.
@@ -218,11 +274,24 @@ struct SimulatedRun {
 
   // The EEG in microvolts (channel-major), its channel types (ECG/EOG channels named by their EDF
   // label, sim: "ECG" -> "ECG ECG"), and one annotation per volume
-  // (SimulationConfig::trigger_label) at the sample nearest the volume's time.
+  // (SimulationConfig::trigger_label) at the sample nearest the volume's time; with the gradient
+  // artefact at the first sample at or after the volume's true onset (slice_times), and with
+  // slice triggers one annotation per slice too (volume trigger first where both fall together).
   Recording eeg;
+  // With the scanner's artefacts (SimScanner::any()): the same EEG without the gradient artefact
+  // and the BCG, all else alike (ECG channels with their clean ECG, same annotations); the ground
+  // truth of artefact correction. Empty otherwise.
+  Recording eeg_clean;
+  // True R peaks (s from the first EEG sample; a few may lie after the recording's end) wherever
+  // heartbeats are simulated (an ECG channel, a pulse artefact or the BCG), and true slice onsets
+  // in the EEG clock with the gradient artefact (volume v starts at slice_times[v * slices]).
+  std::vector<double> heartbeat_times;
+  std::vector<double> slice_times;
 
   double repetition_time = 0.0;
-  std::vector<double> volume_times;  // s from the first EEG sample (exact scanner times)
+  // s from the first EEG sample (exact scanner times: first_volume + v TR; with the gradient
+  // artefact the EEG clock sees the scanner's drift: slice_times has the onsets it sees).
+  std::vector<double> volume_times;
   std::vector<std::string> roi_names;
   int64_t num_volumes = 0;
   // volumes x ROIs, row-major, percent signal change.
@@ -291,6 +360,9 @@ struct SimulationSummary {
 //     *_desc-bandpower_timeseries.tsv (on the drive grid), each with a JSON sidecar; and at its
 //     top summary.tsv (noise ceilings per run and ROI) and simulation.json (the config).
 //     index_bids does not take these for targets unless a desc entity is asked for.
+//     With the scanner's artefacts also sub-XX/[ses-N/]eeg/*_desc-clean_eeg.edf (the EEG without
+//     them) and *_desc-scanner_events.tsv + .json (true R peaks, slice and volume onsets: onset,
+//     duration, trial_type heartbeat/slice/volume).
 //   with write_nifti: sub-XX/[ses-N/]func/*_bold.nii.gz + _bold.json and
 //     derivatives/<pipeline>/atlas/atlas-roi_dseg.nii.gz + .tsv
 // The dataset is built in "<out_dir>.tmp-<pid>" and renamed to out_dir when complete; any failure

@@ -465,6 +465,55 @@ void validate(const SimulationConfig& c) {
     check.non_negative(value, name);
     check.at_most(value, L::max_amplitude_uv, name, " uV");
   }
+  const auto& s = c.scanner;
+  check.require(s.slices >= 1 && s.slices <= L::max_slices, "scanner.slices", fmt::format("1 to {}", L::max_slices),
+                fmt::format("{}", s.slices));
+  check.non_negative(s.slice_gap, "scanner.slice_gap");
+  for (const auto& [value, name] : {std::pair{s.gradient_amplitude, "scanner.gradient_amplitude"},
+                                    std::pair{s.bcg_amplitude, "scanner.bcg_amplitude"},
+                                    std::pair{s.ecg_amplitude, "scanner.ecg_amplitude"}}) {
+    check.non_negative(value, name);
+    check.at_most(value, L::max_amplitude_uv, name, " uV");
+  }
+  check.require(std::isfinite(s.clock_drift_ppm) && std::fabs(s.clock_drift_ppm) <= 1000.0, "scanner.clock_drift_ppm",
+                "-1000 to 1000 ppm", fmt::format("{}", s.clock_drift_ppm));
+  check.require(s.timing_jitter_us >= 0.0 && s.timing_jitter_us <= 100.0, "scanner.timing_jitter_us",
+                "0 to 100 microseconds", fmt::format("{}", s.timing_jitter_us));
+  check.require(s.motion_gain_drift >= 0.0 && s.motion_gain_drift <= 0.3, "scanner.motion_gain_drift",
+                "0 to 0.3 (relative gain)", fmt::format("{}", s.motion_gain_drift));
+  check.require(valid_trigger_label(s.slice_trigger_label), "scanner.slice_trigger_label", kTriggerLabelRule,
+                "'" + s.slice_trigger_label + "'");
+  check.require(s.heart_rate >= 30.0 && s.heart_rate <= 200.0, "scanner.heart_rate", "30 to 200 beats per minute",
+                fmt::format("{}", s.heart_rate));
+  check.require(s.hrv >= 0.0 && s.hrv <= 0.3, "scanner.hrv", "0 to 0.3 (SD of the RR interval / its mean)",
+                fmt::format("{}", s.hrv));
+  if (s.gradient) {
+    // Checked only with the gradient on: a configuration without it (TR 0.1 s, say) stays valid.
+    check.require_all(s.slice_gap < c.repetition_time, {"scanner.slice_gap", "repetition_time"},
+                      "a slice gap shorter than the repetition time",
+                      fmt::format("{} s against TR {} s", s.slice_gap, c.repetition_time));
+    const double period = (c.repetition_time - s.slice_gap) / static_cast<double>(s.slices);
+    check.require_all(period * c.sample_rate >= 4.0,
+                      {"scanner.slices", "scanner.slice_gap", "repetition_time", "sample_rate"},
+                      "a slice period (repetition_time - slice_gap) / slices of at least 4 EEG samples; sampling too "
+                      "low for the slice frequency",
+                      fmt::format("({} - {}) / {} = {:.3g} ms, {:.2f} samples at {} Hz", c.repetition_time,
+                                  s.slice_gap, s.slices, period * 1e3, period * c.sample_rate, c.sample_rate));
+    const double run_slices = volumes * static_cast<double>(s.slices);
+    check.require_all(run_slices <= static_cast<double>(L::max_run_slices), {"scanner.slices", "minutes", "repetition_time"},
+                      fmt::format("at most {} slices per run", L::max_run_slices),
+                      fmt::format("{:.0f} volumes x {} slices", volumes, s.slices));
+    if (s.slice_triggers) {
+      const double per_second = static_cast<double>(s.slices + 1) / c.repetition_time;
+      check.require_all(per_second <= L::max_triggers_per_second, {"scanner.slices", "repetition_time"},
+                        fmt::format("at most {:g} volume and slice triggers per second (what EDF+ annotations hold)",
+                                    L::max_triggers_per_second),
+                        fmt::format("({} slices + 1) / {} s = {:.1f}", s.slices, c.repetition_time, per_second));
+      check.require_all(s.slice_trigger_label != c.trigger_label, {"scanner.slice_trigger_label", "trigger_label"},
+                        "different labels for slice and volume triggers", "'" + c.trigger_label + "' for both");
+    }
+  }
+
   const auto& v = c.variability;
   check.non_negative(v.peak_jitter_hz, "variability.peak_jitter_hz");
   check.non_negative(v.amplitude_jitter, "variability.amplitude_jitter");
@@ -489,7 +538,9 @@ int64_t run_memory_estimate(const SimulationConfig& c) {
   // Per EEG sample: the channels as float32 (4 bytes each) and ~8 double-sized working series
   // (grid interpolation, source moment, spectral synthesis and its FFT, artefact series).
   // Per drive-grid value: the double and its text in the truth TSV (~24 bytes).
-  return (64 + 4 * static_cast<int64_t>(c.channels.size())) * samples + 24 * grid_series * grid;
+  // With the scanner's artefacts, the clean EEG is kept too (another 4 bytes per channel sample).
+  const int64_t per_channel = c.scanner.any() ? 8 : 4;
+  return (64 + per_channel * static_cast<int64_t>(c.channels.size())) * samples + 24 * grid_series * grid;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,6 +555,24 @@ ordered_json per_band(const PerBand& v) {
 }
 
 ordered_json vec3(const std::array<double, 3>& v) { return ordered_json::array({v[0], v[1], v[2]}); }
+
+ordered_json scanner_json(const SimScanner& s) {
+  return ordered_json{{"gradient", s.gradient},
+                      {"bcg", s.bcg},
+                      {"slices", s.slices},
+                      {"slice_gap", s.slice_gap},
+                      {"gradient_amplitude", s.gradient_amplitude},
+                      {"clock_drift_ppm", s.clock_drift_ppm},
+                      {"timing_jitter_us", s.timing_jitter_us},
+                      {"motion_gain_drift", s.motion_gain_drift},
+                      {"slice_triggers", s.slice_triggers},
+                      {"slice_trigger_label", s.slice_trigger_label},
+                      {"heart_rate", s.heart_rate},
+                      {"hrv", s.hrv},
+                      {"bcg_amplitude", s.bcg_amplitude},
+                      {"ecg_amplitude", s.ecg_amplitude},
+                      {"ecg_inverted", s.ecg_inverted}};
+}
 
 ordered_json hrf_json(const signal::HrfParams& h) {
   return ordered_json{{"peak_delay", h.peak_delay},
@@ -568,6 +637,10 @@ std::string to_json(const SimulationConfig& c) {
       ordered_json{{"blink_rate", c.artefacts.blink_rate},           {"blink_amplitude", c.artefacts.blink_amplitude},
                    {"muscle_rate", c.artefacts.muscle_rate},         {"muscle_amplitude", c.artefacts.muscle_amplitude},
                    {"mains_amplitude", c.artefacts.mains_amplitude}, {"pulse_amplitude", c.artefacts.pulse_amplitude}};
+  // Left out while it is all defaults, so that configs (and datasets) without the scanner's
+  // artefacts stay as they were; missing keys read back as the defaults.
+  if (const ordered_json scanner = scanner_json(c.scanner); scanner != scanner_json(SimScanner{}))
+    j["scanner"] = scanner;
   j["variability"] = ordered_json{{"peak_jitter_hz", c.variability.peak_jitter_hz},
                                   {"amplitude_jitter", c.variability.amplitude_jitter},
                                   {"hrf_delay_jitter", c.variability.hrf_delay_jitter},
@@ -646,6 +719,26 @@ SimulationConfig simulation_config_from_json(const std::string& text, const std:
     ar.number("mains_amplitude", c.artefacts.mains_amplitude);
     ar.number("pulse_amplitude", c.artefacts.pulse_amplitude);
     ar.finish();
+  }
+  if (const json* a = r.find("scanner")) {
+    Reader sr(*a, "scanner", source);
+    auto& s = c.scanner;
+    sr.flag("gradient", s.gradient);
+    sr.flag("bcg", s.bcg);
+    sr.number("slices", s.slices);
+    sr.number("slice_gap", s.slice_gap);
+    sr.number("gradient_amplitude", s.gradient_amplitude);
+    sr.number("clock_drift_ppm", s.clock_drift_ppm);
+    sr.number("timing_jitter_us", s.timing_jitter_us);
+    sr.number("motion_gain_drift", s.motion_gain_drift);
+    sr.flag("slice_triggers", s.slice_triggers);
+    sr.text("slice_trigger_label", s.slice_trigger_label);
+    sr.number("heart_rate", s.heart_rate);
+    sr.number("hrv", s.hrv);
+    sr.number("bcg_amplitude", s.bcg_amplitude);
+    sr.number("ecg_amplitude", s.ecg_amplitude);
+    sr.flag("ecg_inverted", s.ecg_inverted);
+    sr.finish();
   }
   if (const json* v = r.find("variability")) {
     Reader vr(*v, "variability", source);

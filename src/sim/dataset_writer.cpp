@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "neurobolt/montage.hpp"
 #include "neurobolt/nifti.hpp"
 #include "neurobolt/simulate.hpp"
+#include "sim/scanner.hpp"
 #include "sim/sim_internal.hpp"
 
 namespace neurobolt {
@@ -308,6 +310,43 @@ SummaryRow write_run(const SimulationConfig& c, const SimulatedRun& r, const fs:
              "envelope)." +
                  grid_note);
 
+  if (c.scanner.any()) {
+    // The EEG without the scanner's artefacts, and the true events they follow.
+    const fs::path truth_eeg = root / "derivatives" / (c.pipeline + "-truth") / p.folder / "eeg";
+    make_folder(truth_eeg);
+    write_edf(r.eeg_clean, (truth_eeg / (base + "_desc-clean_eeg.edf")).string());
+    struct Event {
+      double onset;
+      int order;  // at equal onsets: volume, then slice, then heartbeat
+      const char* type;
+    };
+    std::vector<Event> scanner_events;
+    const double duration = r.eeg.duration();
+    for (double t : r.heartbeat_times)
+      if (t >= 0.0 && t < duration) scanner_events.push_back({t, 2, "heartbeat"});
+    for (std::size_t k = 0; k < r.slice_times.size(); ++k) {
+      if (k % static_cast<std::size_t>(c.scanner.slices) == 0) scanner_events.push_back({r.slice_times[k], 0, "volume"});
+      scanner_events.push_back({r.slice_times[k], 1, "slice"});
+    }
+    std::stable_sort(scanner_events.begin(), scanner_events.end(), [](const Event& a, const Event& b) {
+      return a.onset < b.onset || (a.onset == b.onset && a.order < b.order);
+    });
+    std::string events_tsv = "onset\tduration\ttrial_type\n";
+    for (const auto& e : scanner_events) events_tsv += fmt::format("{:.7f}\t0\t{}\n", e.onset, e.type);
+    write_text(truth_eeg / (base + "_desc-scanner_events.tsv"), events_tsv);
+    ordered_json j;
+    j["onset"] = {{"Description", "True time of the event from the first EEG sample, in the EEG clock (not rounded "
+                                  "to a sample)"},
+                  {"Units", "s"}};
+    j["duration"] = {{"Description", "0: instantaneous"}, {"Units", "s"}};
+    j["trial_type"] = {{"Description", "Kind of event"},
+                       {"Levels",
+                        {{"heartbeat", "R peak of the simulated heartbeat (the ECG's R wave; the BCG follows it)"},
+                         {"slice", "onset of a slice's gradient waveform"},
+                         {"volume", "onset of a volume (its first slice)"}}}};
+    write_json(truth_eeg / (base + "_desc-scanner_events.json"), j);
+  }
+
   if (c.write_nifti) {
     const fs::path func_dir = root / p.folder / "func";
     write_bold_image(c, r, func_dir / (base + "_bold.nii.gz"), subject, session, run);
@@ -320,6 +359,26 @@ SummaryRow write_run(const SimulationConfig& c, const SimulatedRun& r, const fs:
   SummaryRow row{r.subject, r.session, r.run, r.snr, r.requested_ceiling, r.realised_ceiling, r.eeg_ceiling};
   return row;
 }
+
+// What the raw EEG holds of the scanner (README).
+std::string scanner_note(const SimulationConfig& c) {
+  const auto& s = c.scanner;
+  std::string text = "\nThe EEG was recorded inside the running scanner, before any artefact correction:";
+  if (s.gradient)
+    text += fmt::format(
+        " a gradient artefact (EPI, {} slices per volume over TR - {} s, median per-channel peak {} uV, scanner clock "
+        "{} ppm against the EEG's, hardware low-pass {} Hz){};",
+        s.slices, s.slice_gap, s.gradient_amplitude, s.clock_drift_ppm, sim::amplifier_lowpass_hz(c.sample_rate),
+        s.slice_triggers ? fmt::format(", with a '{}' annotation per slice", s.slice_trigger_label) : "");
+  if (s.bcg)
+    text += fmt::format(" a ballistocardiogram (median per-channel peak {} uV) after every heartbeat ({} bpm, HRV "
+                        "{}), ECG R wave {} uV{};",
+                        s.bcg_amplitude, s.heart_rate, s.hrv, s.ecg_amplitude, s.ecg_inverted ? " (inverted)" : "");
+  text.back() = '.';
+  return text + " derivatives/" + c.pipeline + "-truth holds the clean EEG and the true events.\n";
+}
+
+std::string truth_readme_text(const SimulationConfig& c);
 
 std::string readme(const SimulationConfig& c) {
   return fmt::format(
@@ -335,10 +394,24 @@ std::string readme(const SimulationConfig& c) {
       fmt::arg("runs", count(c.runs, "run", "runs")), fmt::arg("minutes", c.minutes),
       fmt::arg("channels", c.channels.size()), fmt::arg("rate", c.sample_rate), fmt::arg("reference", c.reference),
       fmt::arg("label", c.trigger_label), fmt::arg("rois", c.rois.size()), fmt::arg("tr", c.repetition_time),
-      fmt::arg("first", c.first_volume), fmt::arg("pipeline", c.pipeline));
+      fmt::arg("first", c.first_volume), fmt::arg("pipeline", c.pipeline)) +
+         (c.scanner.any() ? scanner_note(c) : "");
 }
 
 std::string truth_readme(const SimulationConfig& c) {
+  if (c.scanner.any())
+    return truth_readme_text(c) +
+           "\nThe scanner's artefacts: the EEG under sub-XX/[ses-N/]eeg/ of the dataset holds them; here, per run, "
+           "sub-XX/[ses-N/]eeg/:\n"
+           "  *_desc-clean_eeg.edf   the same EEG without the gradient artefact and the BCG (everything else alike, "
+           "ECG channels with their clean ECG, the same annotations): the ground truth of artefact correction\n"
+           "  *_desc-scanner_events.tsv (+ .json)   the true events in the EEG clock, not rounded to samples: "
+           "'heartbeat' (R peaks), 'slice' (slice onsets, with the scanner's clock drift and jitter), 'volume' (the "
+           "first slice of each volume); the triggers in the EDF+ are at the first sample at or after these\n";
+  return truth_readme_text(c);
+}
+
+std::string truth_readme_text(const SimulationConfig& c) {
   return fmt::format(
       "Ground truth of a neurobolt simulation (neurobolt simulate {version}, seed {seed}).\n\n"
       "simulation.json   the full configuration ('neurobolt simulate --config simulation.json' reproduces the "
@@ -473,6 +546,8 @@ SimulationSummary write_simulated_dataset(const SimulationConfig& c, const std::
   events_sidecar["trial_type"] = {
       {"Description", "Kind of event"},
       {"Levels", {{c.trigger_label, "fMRI volume trigger (start of a volume acquisition)"}}}};
+  if (c.scanner.gradient && c.scanner.slice_triggers)
+    events_sidecar["trial_type"]["Levels"][c.scanner.slice_trigger_label] = "fMRI slice trigger (start of a slice)";
   events_sidecar["value"] = {{"Description", "The EDF+ annotation text of the event"}};
   events_sidecar["sample"] = {{"Description", "EEG sample of the event, counted from 0"}};
   write_json(root / ("task-" + c.task + "_events.json"), events_sidecar);
@@ -488,6 +563,9 @@ SimulationSummary write_simulated_dataset(const SimulationConfig& c, const std::
           "Ground truth of the simulation: noiseless and EEG-visible BOLD, neural drives, source band powers "
           "(*_desc-<what>_timeseries.tsv), noise ceilings (summary.tsv) and the configuration (simulation.json); "
           "see README";
+    if (name != c.pipeline && c.scanner.any())
+      d["GeneratedBy"][0]["Description"] = d["GeneratedBy"][0]["Description"].get<std::string>() +
+                                           "; the EEG without the scanner's artefacts and their true events (eeg/)";
     write_json(root / "derivatives" / name / "dataset_description.json", d);
   }
   const fs::path truth = root / "derivatives" / (c.pipeline + "-truth");

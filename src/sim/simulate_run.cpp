@@ -35,6 +35,10 @@
 // R peak with a per-subject spatial pattern). ECG channels carry a synthetic ECG (sum of
 // Gaussian P, Q, R, S, T waves, after McSharry et al. 2003, IEEE TBME 50:289) at a per-subject
 // heart rate of 55-75 bpm with beat-to-beat variability; EOG channels carry the blinks.
+//
+// The scanner's artefacts (SimScanner; scanner.cpp) come last, after a copy of the EEG is kept
+// as the clean ground truth: the BCG, whose heartbeats also drive the ECG channels (and replace
+// the residual pulse artefact), and the gradient artefact with its volume and slice triggers.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -46,6 +50,7 @@
 #include "neurobolt/error.hpp"
 #include "neurobolt/montage.hpp"
 #include "neurobolt/simulate.hpp"
+#include "sim/scanner.hpp"
 #include "sim/sim_internal.hpp"
 
 namespace neurobolt {
@@ -230,6 +235,80 @@ void add_bump(std::vector<double>& x, double centre, double width, double amplit
     const double phase = (static_cast<double>(i) - centre) / width;  // -1/2 .. 1/2
     x[static_cast<std::size_t>(i)] += amplitude * 0.5 * (1.0 + std::cos(2.0 * M_PI * phase));
   }
+}
+
+// Per-channel weights of the three gradient axes: for an EEG electrode its scalp position
+// relative to the reference (in head radii; the lead loop's projection grows with it) plus its
+// lead's routing; for ECG/EOG channels the routing alone. Scaled so that the median per-channel
+// peak is gradient_amplitude, each channel kept within 0.3 to 3 times that (no lead is free of it).
+std::vector<std::array<double, 3>> gradient_weights(const SimulationConfig& c, const Layout& l,
+                                                    const sim::HeadSphere& head, const sim::GradientTemplate& g,
+                                                    Rng& rng) {
+  auto unit = [&](const ElectrodePosition& p) {
+    const auto x = head.on_scalp(p);
+    return Vec3{(x[0] - head.center[0]) / head.radius, (x[1] - head.center[1]) / head.radius,
+                (x[2] - head.center[2]) / head.radius};
+  };
+  Vec3 reference{0.0, 0.0, 0.0};
+  if (l.average_reference) {
+    for (const auto& p : l.position)
+      for (int a = 0; a < 3; ++a) reference[a] += unit(p)[a] / static_cast<double>(l.position.size());
+  } else {
+    reference = unit(l.reference);
+  }
+  std::vector<std::array<double, 3>> w(l.channels.size());
+  std::size_t next_eeg = 0;
+  for (std::size_t ch = 0; ch < l.channels.size(); ++ch) {
+    Vec3 at{0.0, 0.0, 0.0};
+    if (next_eeg < l.eeg.size() && l.eeg[next_eeg] == static_cast<int64_t>(ch)) {
+      const Vec3 u = unit(l.position[next_eeg++]);
+      at = {u[0] - reference[0], u[1] - reference[1], u[2] - reference[2]};
+    }
+    const double routing = l.channels[ch].type == ChannelType::eeg ? 0.4 : 1.0;
+    for (int a = 0; a < 3; ++a) w[ch][a] = at[a] + routing * rng.normal();
+  }
+  std::vector<double> peak;
+  for (const auto& x : w) peak.push_back(g.peak(x));
+  std::vector<double> sorted = peak;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  const double amplitude = c.scanner.gradient_amplitude;
+  for (std::size_t ch = 0; ch < w.size(); ++ch) {
+    if (!(peak[ch] > 0.0) || !(median > 0.0)) continue;
+    const double target = std::clamp(peak[ch] / median, 0.3, 3.0) * amplitude;
+    for (auto& x : w[ch]) x *= target / peak[ch];
+  }
+  return w;
+}
+
+// Per-EEG-channel weights of the BCG components: per component a spatial pattern linear in the
+// electrode's direction from the head centre (the head's pulsatile rotation in B0) plus an
+// offset, all larger at lateral sites (temporal vessels), a little per-electrode variation, then
+// re-referenced; scaled so that the median per-channel peak of a beat is bcg_amplitude.
+std::vector<std::array<double, sim::kBcgComponents>> bcg_weights(const SimulationConfig& c, const Layout& l,
+                                                                 const sim::HeadSphere& head,
+                                                                 const sim::BcgShape& shape, Rng& rng) {
+  std::vector<std::array<double, sim::kBcgComponents>> w(l.eeg.size());
+  auto value = [&](const Vec3& dir, double offset, const ElectrodePosition& p) {
+    const Vec3 u = sim::radial_direction(head, p);
+    return (1.0 + 1.5 * std::fabs(u[0])) * (dir[0] * u[0] + dir[1] * u[1] + dir[2] * u[2] + offset);
+  };
+  for (int k = 0; k < sim::kBcgComponents; ++k) {
+    Vec3 dir{rng.normal(), rng.normal(), rng.normal()};
+    const double offset = 0.3 * rng.normal();
+    std::vector<double> at;
+    for (const auto& p : l.position) at.push_back(value(dir, offset, p) + 0.25 * rng.normal());
+    const auto pattern = referenced(l, at, l.average_reference ? 0.0 : value(dir, offset, l.reference));
+    for (std::size_t e = 0; e < w.size(); ++e) w[e][static_cast<std::size_t>(k)] = pattern[e];
+  }
+  std::vector<double> peak;
+  for (const auto& x : w) peak.push_back(sim::bcg_peak(shape, x));
+  std::nth_element(peak.begin(), peak.begin() + static_cast<std::ptrdiff_t>(peak.size() / 2), peak.end());
+  const double median = peak[peak.size() / 2];
+  if (median > 0.0)
+    for (auto& x : w)
+      for (auto& v : x) v *= c.scanner.bcg_amplitude / median;
+  return w;
 }
 
 }  // namespace
@@ -453,11 +532,30 @@ SimulatedRun simulate_run(const SimulationConfig& c, int subject, int session, i
   eeg.channels = layout.channels;
   eeg.num_samples = n;
   eeg.data.assign(static_cast<std::size_t>(eeg.num_channels() * n), 0.0f);
-  for (int64_t v = 0; v < nv; ++v) {
-    Annotation a;
-    a.onset = static_cast<double>(std::llround(out.volume_times[static_cast<std::size_t>(v)] * fs)) / fs;
-    a.label = c.trigger_label;
-    eeg.annotations.push_back(std::move(a));
+  const SimScanner& scanner = c.scanner;
+  if (!scanner.gradient) {
+    for (int64_t v = 0; v < nv; ++v) {
+      Annotation a;
+      a.onset = static_cast<double>(std::llround(out.volume_times[static_cast<std::size_t>(v)] * fs)) / fs;
+      a.label = c.trigger_label;
+      eeg.annotations.push_back(std::move(a));
+    }
+  } else {
+    // The amplifier sees the scanner's TTL pulse at the first sample at or after it.
+    Rng rng = stream("slices");
+    out.slice_times = sim::slice_onsets(c, nv, duration, rng);
+    for (std::size_t k = 0; k < out.slice_times.size(); ++k) {
+      const bool volume_start = k % static_cast<std::size_t>(scanner.slices) == 0;
+      const auto sample = static_cast<int64_t>(std::ceil(out.slice_times[k] * fs));
+      if (sample >= n) break;
+      for (const bool volume : {true, false}) {
+        if (volume ? !volume_start : !scanner.slice_triggers) continue;
+        Annotation a;
+        a.onset = static_cast<double>(sample) / fs;
+        a.label = volume ? c.trigger_label : scanner.slice_trigger_label;
+        eeg.annotations.push_back(std::move(a));
+      }
+    }
   }
 
   GridInterpolation grid;
@@ -569,16 +667,26 @@ SimulatedRun simulate_run(const SimulationConfig& c, int subject, int session, i
       add_projected(eeg.data, n, layout, pattern_at(site, 30.0, distance(site, anchor)), x);
     }
   }
-  // Heartbeats: ECG channels and the residual pulse artefact.
+  // Heartbeats: ECG channels and the residual pulse artefact, or with the BCG its heartbeats.
   const bool has_ecg = std::any_of(layout.channels.begin(), layout.channels.end(),
                                    [](const Channel& ch) { return ch.type == ChannelType::ecg; });
-  if (has_ecg || art.pulse_amplitude > 0.0) {
-    Rng rng = stream("heart");
-    std::vector<double> r_peaks;
-    for (double t = rng.uniform(0.0, sp.heart_period); t < duration + 1.0;) {
-      r_peaks.push_back(t);
-      t += sp.heart_period * (1.0 + 0.04 * std::sin(2.0 * M_PI * t / 4.0) + 0.03 * rng.normal());
+  sim::BcgShape bcg_shape;
+  if (scanner.bcg) {
+    Rng rng = stream("bcg");
+    bcg_shape = sim::draw_bcg_shape(rng);
+    out.heartbeat_times = sim::heartbeats(scanner, duration, bcg_shape.breathing_hz, bcg_shape.breathing_phase, rng);
+  }
+  if (has_ecg || art.pulse_amplitude > 0.0 || scanner.bcg) {
+    std::vector<double>& r_peaks = out.heartbeat_times;
+    if (!scanner.bcg) {
+      Rng rng = stream("heart");
+      for (double t = rng.uniform(0.0, sp.heart_period); t < duration + 1.0;) {
+        r_peaks.push_back(t);
+        t += sp.heart_period * (1.0 + 0.04 * std::sin(2.0 * M_PI * t / 4.0) + 0.03 * rng.normal());
+      }
     }
+    // The waves below have an R wave of 1000 uV; with the BCG the ECG is ecg_amplitude's.
+    const double ecg_scale = scanner.bcg ? (scanner.ecg_inverted ? -1.0 : 1.0) * scanner.ecg_amplitude / 1000.0 : 1.0;
     if (has_ecg) {
       struct Wave {
         double at, amplitude, width;
@@ -596,7 +704,7 @@ SimulatedRun simulate_run(const SimulationConfig& c, int subject, int session, i
           const double t = static_cast<double>(i) / fs - peak;
           double v = 0.0;
           for (const auto& w : waves) v += w.amplitude * std::exp(-0.5 * (t - w.at) * (t - w.at) / (w.width * w.width));
-          ecg[static_cast<std::size_t>(i)] += v;
+          ecg[static_cast<std::size_t>(i)] += v * ecg_scale;
         }
       }
       for (std::size_t ch = 0; ch < layout.channels.size(); ++ch)
@@ -605,7 +713,7 @@ SimulatedRun simulate_run(const SimulationConfig& c, int subject, int session, i
           for (int64_t i = 0; i < n; ++i) x[i] += static_cast<float>(ecg[static_cast<std::size_t>(i)]);
         }
     }
-    if (art.pulse_amplitude > 0.0) {
+    if (art.pulse_amplitude > 0.0 && !scanner.bcg) {
       std::vector<double> pulse(static_cast<std::size_t>(n), 0.0);
       for (double peak : r_peaks) {
         const double onset = peak + 0.21;
@@ -637,6 +745,40 @@ SimulatedRun simulate_run(const SimulationConfig& c, int subject, int session, i
         Rng rng = stream("sensor", static_cast<uint64_t>(ch));
         for (int64_t i = 0; i < n; ++i) x[i] += static_cast<float>(c.sensor_noise * rng.normal());
       }
+    }
+  }
+
+  // The scanner's artefacts, on top of a copy kept as the clean EEG.
+  if (scanner.any()) {
+    out.eeg_clean = eeg;
+    Rng leads = Rng::derive(c.seed, {tag("scanner-subject"), static_cast<uint64_t>(subject)});
+    if (scanner.bcg) {
+      const auto weights = bcg_weights(c, layout, head, bcg_shape, leads);
+      Rng rng = stream("bcg-beats");
+      sim::add_bcg(eeg.data, n, fs, bcg_shape, out.heartbeat_times, layout.eeg, weights, rng);
+    }
+    if (scanner.gradient && !out.slice_times.empty()) {
+      const sim::GradientTemplate g = sim::gradient_template(sim::slice_period(c), fs);
+      const auto weights = gradient_weights(c, layout, head, g, leads);
+      // Head motion: a slow common movement (correlation time ~30 s, on a 1 Hz grid) changes each
+      // channel's gain by its own share.
+      const std::size_t slices = out.slice_times.size();
+      std::vector<double> gain(layout.channels.size() * slices, 1.0);
+      if (scanner.motion_gain_drift > 0.0) {
+        Rng rng = stream("motion");
+        const auto seconds = static_cast<int64_t>(std::ceil(duration)) + 2;
+        const auto motion = synth.noise(seconds, 1.0, [](double f) { return squared_lorentzian(f, 30.0); }, rng);
+        for (std::size_t ch = 0; ch < layout.channels.size(); ++ch) {
+          const double share = scanner.motion_gain_drift * rng.normal();
+          for (std::size_t k = 0; k < slices; ++k) {
+            const double t = out.slice_times[k];
+            const auto j = std::min<std::size_t>(static_cast<std::size_t>(t), motion.size() - 2);
+            const double m = motion[j] + (t - static_cast<double>(j)) * (motion[j + 1] - motion[j]);
+            gain[ch * slices + k] = 1.0 + share * m;
+          }
+        }
+      }
+      sim::add_gradient(eeg.data, n, fs, g, out.slice_times, weights, gain);
     }
   }
   return out;

@@ -104,5 +104,34 @@ run 0 "$bin" info "$d" --json; has out '"num_with_target": *1'
 run 0 "$bin" info "$d/sub-01/eeg/${base}_eeg.edf" --json; has out '"ECG ECG"'; has out '"ecg"'
 # prepare still takes the 31 EEG channels of the cap, not its ECG.
 run 0 "$bin" prepare "$d" -o "$work/data.h5"; has err "31 channels from the data"
+
+# The scanner's artefacts at 5 kHz: the raw EEG with volume and slice triggers; the clean EEG and
+# the true events as ground truth; option values that cannot apply are usage errors naming them.
+sc=$work/scanner
+run 0 "$bin" simulate --out "$sc" --subjects 1 --minutes 0.5 --sfreq 5000 --channels Fp1,T7,Cz,T8,O1,O2,Pz,ECG \
+  --artefacts gradient,bcg --slice-triggers --heart-rate 70 --seed 2 --threads 1 -q
+truth=$sc/derivatives/neurobolt-sim-truth/sub-01/eeg
+for f in "$sc/sub-01/eeg/${base}_eeg.edf" "$truth/${base}_desc-clean_eeg.edf" "$truth/${base}_desc-scanner_events.tsv" \
+         "$truth/${base}_desc-scanner_events.json"; do
+  [ -s "$f" ] || fail "simulate --artefacts gradient,bcg did not write $f"
+done
+run 0 "$bin" info "$sc/sub-01/eeg/${base}_eeg.edf"
+has out "372, 2 distinct labels"; has out " 12 *R128"; has out " 360 *Slice"; has out "5000"
+run 0 "$bin" info "$truth/${base}_desc-clean_eeg.edf"; has out "R128"
+[ "$(grep -c '	volume$' "$truth/${base}_desc-scanner_events.tsv")" -eq 12 ] || fail "expected 12 true volume onsets"
+[ "$(grep -c '	heartbeat$' "$truth/${base}_desc-scanner_events.tsv")" -ge 28 ] || fail "expected ~35 heartbeats in 30 s at 70 bpm"
+grep -q '"heart_rate": 70' "$sc/derivatives/neurobolt-sim-truth/simulation.json" || fail "simulation.json lacks the scanner"
+grep -q "Slice" "$sc/task-rest_events.json" || fail "task-rest_events.json does not describe the slice triggers"
+run 0 "$bin" info "$sc" --json; has out '"num_with_target": *1'
+run 2 "$bin" simulate --out "$work/x" --artefacts gradient,foo -q; has err "--artefacts"; has err "'foo'"; one_line_error
+run 2 "$bin" simulate --out "$work/x" --artefacts none,bcg -q; has err "--artefacts"; has err "'none'"; one_line_error
+run 2 "$bin" simulate --out "$work/x" --slices 20 -q; has err "--slices"; has err "gradient"; one_line_error
+run 2 "$bin" simulate --out "$work/x" --artefacts gradient --heart-rate 60 -q; has err "--heart-rate"; one_line_error
+run 2 "$bin" simulate --out "$work/x" --artefacts gradient --slices 400 -q
+has err "--slices"; has err "sampling too low for the slice frequency"; one_line_error
+run 2 "$bin" simulate --out "$work/x" --artefacts bcg --heart-rate 500 -q; has err "--heart-rate"; one_line_error
+[ ! -e "$work/x" ] || fail "a refused simulation wrote its output"
+run 0 "$bin" simulate --dump-config --artefacts gradient --slices 24 -q; has out '"gradient": true'; has out '"slices": 24'
+run 0 "$bin" simulate --dump-config --artefacts none -q; ! grep -q '"scanner"' "$work/out" || fail "scanner off in JSON"
 no_temp
 echo "ok: simulate"

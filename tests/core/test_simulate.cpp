@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
+#include <complex>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
+#include <unsupported/Eigen/FFT>
 
 #include "neurobolt/bids.hpp"
 #include "neurobolt/edf_writer.hpp"
@@ -23,6 +25,7 @@
 #include "neurobolt/recording.hpp"
 #include "neurobolt/signal.hpp"
 #include "neurobolt/simulate.hpp"
+#include "sim/scanner.hpp"
 #include "sim/sim_internal.hpp"
 #include "test_support.hpp"
 
@@ -850,4 +853,416 @@ TEST_CASE("band power convolved with the HRF predicts the coupled ROIs across su
     INFO(name);
     CHECK(std::fabs(r_of(name)) < 0.15);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scanner's artefacts (SimScanner)
+
+namespace {
+
+double mean_of(const std::vector<double>& x) { return std::accumulate(x.begin(), x.end(), 0.0) / static_cast<double>(x.size()); }
+
+// Five channels and an ECG at 5 kHz for half a minute: 12 volumes of 30 slices.
+SimulationConfig scanner_config() {
+  SimulationConfig c = small_config();
+  c.subjects = 1;
+  c.minutes = 0.5;
+  c.sample_rate = 5000.0;
+  c.channels = {"Fp1", "T7", "Cz", "T8", "O1", "ECG"};
+  return c;
+}
+
+std::vector<double> difference(const Recording& raw, const Recording& clean, int64_t channel) {
+  std::vector<double> d(static_cast<std::size_t>(raw.num_samples));
+  for (int64_t i = 0; i < raw.num_samples; ++i)
+    d[static_cast<std::size_t>(i)] =
+        static_cast<double>(raw.channel_data(channel)[i]) - static_cast<double>(clean.channel_data(channel)[i]);
+  return d;
+}
+
+double rms(const std::vector<double>& x) {
+  double s = 0.0;
+  for (double v : x) s += v * v;
+  return std::sqrt(s / static_cast<double>(x.size()));
+}
+
+double median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  return x[x.size() / 2];
+}
+
+// x delayed by a fractional number of samples: x(m + shift), by the DFT (x periodic over its length).
+std::vector<double> fractional_shift(const std::vector<double>& x, double shift) {
+  Eigen::FFT<double> fft;
+  std::vector<std::complex<double>> spectrum;
+  fft.fwd(spectrum, x);
+  const auto n = static_cast<int64_t>(x.size());
+  for (int64_t k = 0; k < n; ++k) {
+    const double f = static_cast<double>(k <= n / 2 ? k : k - n);
+    spectrum[static_cast<std::size_t>(k)] *= std::polar(1.0, 2.0 * M_PI * f * shift / static_cast<double>(n));
+  }
+  std::vector<double> out;
+  fft.inv(out, spectrum);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the scanner's artefacts are off by default and change nothing then", "[sim][scanner]") {
+  SimulationConfig c = small_config();
+  c.minutes = 0.5;
+  c.subjects = 1;
+  CHECK_FALSE(c.scanner.any());
+  CHECK_THAT(to_json(c), !Contains("scanner"));
+  SimulationConfig other = c;  // every scanner setting changed, but off
+  other.scanner.slices = 12;
+  other.scanner.gradient_amplitude = 10.0;
+  other.scanner.heart_rate = 90.0;
+  other.scanner.ecg_inverted = true;
+  other.scanner.slice_triggers = true;
+  const SimulatedRun a = simulate_run(c, 0, 0, 0), b = simulate_run(other, 0, 0, 0);
+  CHECK(a.eeg.data == b.eeg.data);
+  REQUIRE(a.eeg.annotations.size() == b.eeg.annotations.size());
+  for (std::size_t i = 0; i < a.eeg.annotations.size(); ++i) CHECK(a.eeg.annotations[i].onset == b.eeg.annotations[i].onset);
+  CHECK(a.eeg_clean.data.empty());
+  CHECK(a.eeg_clean.num_samples == 0);
+  CHECK(a.slice_times.empty());
+  CHECK(run_memory_estimate(c) == run_memory_estimate(other));
+
+  // The written datasets too, file by file (but the config, which records the settings).
+  test::TempDir dir;
+  write_simulated_dataset(c, (dir / "a").string(), false);
+  write_simulated_dataset(other, (dir / "b").string(), false);
+  const auto ta = tree(dir / "a"), tb = tree(dir / "b");
+  REQUIRE(ta.size() == tb.size());
+  for (const auto& [name, bytes] : ta) {
+    INFO(name);
+    if (name.find("simulation.json") != std::string::npos) continue;
+    CHECK((tb.count(name) && tb.at(name) == bytes));
+  }
+  CHECK_THAT(tb.at("derivatives/neurobolt-sim-truth/simulation.json"), Contains("\"scanner\""));
+}
+
+TEST_CASE("the gradient artefact: raw - clean, periodic per slice up to its sub-sample offset", "[sim][scanner]") {
+  SimulationConfig c = scanner_config();
+  c.scanner.gradient = true;
+  c.scanner.slice_triggers = true;
+  const SimulatedRun run = simulate_run(c, 0, 0, 0);
+  const Recording& raw = run.eeg;
+  const Recording& clean = run.eeg_clean;
+  const double fs = c.sample_rate;
+  REQUIRE(clean.num_samples == raw.num_samples);
+  REQUIRE(clean.num_channels() == raw.num_channels());
+  const int S = c.scanner.slices;
+  REQUIRE(run.num_volumes == 12);
+  REQUIRE(run.slice_times.size() == static_cast<std::size_t>(run.num_volumes * S));
+  CHECK(run.heartbeat_times.size() > 20);  // the ECG channel's heartbeats
+
+  // Slice onsets follow the scanner's clock: a period of (TR - gap) / slices stretched by the drift.
+  const double period = (c.repetition_time - c.scanner.slice_gap) / S;
+  const double stretch = 1.0 + c.scanner.clock_drift_ppm * 1e-6;
+  CHECK(run.slice_times.front() >= c.first_volume);
+  CHECK(run.slice_times.front() < c.first_volume + 1.0 / fs + 1e-5);
+  for (std::size_t k = 1; k < run.slice_times.size(); ++k) {
+    const double expected = (k % S == 0 ? c.scanner.slice_gap + period : period) * stretch;
+    CHECK(std::fabs(run.slice_times[k] - run.slice_times[k - 1] - expected) < 10e-6);
+  }
+
+  // Triggers: a volume trigger at ceil(onset * fs) for every volume, a slice trigger for every slice.
+  std::vector<int64_t> volume_samples, slice_samples;
+  for (const auto& a : raw.annotations)
+    (a.label == c.trigger_label ? volume_samples : slice_samples).push_back(std::llround(a.onset * fs));
+  REQUIRE(volume_samples.size() == static_cast<std::size_t>(run.num_volumes));
+  REQUIRE(slice_samples.size() == run.slice_times.size());
+  for (int64_t v = 0; v < run.num_volumes; ++v)
+    CHECK(volume_samples[static_cast<std::size_t>(v)] ==
+          static_cast<int64_t>(std::ceil(run.slice_times[static_cast<std::size_t>(v * S)] * fs)));
+  for (std::size_t k = 0; k < run.slice_times.size(); ++k)
+    CHECK(slice_samples[k] == static_cast<int64_t>(std::ceil(run.slice_times[k] * fs)));
+  CHECK(clean.annotations.size() == raw.annotations.size());
+
+  // The artefact: zero before the first slice, hundreds of times the EEG on every channel.
+  std::vector<double> peaks, ratios;
+  for (int64_t ch = 0; ch < raw.num_channels(); ++ch) {
+    INFO(raw.channels[static_cast<std::size_t>(ch)].name);
+    const auto a = difference(raw, clean, ch);
+    const auto first = static_cast<std::size_t>(std::ceil(run.slice_times.front() * fs));
+    CHECK(std::all_of(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(first), [](double v) { return v == 0.0; }));
+    double peak = 0.0;
+    for (double v : a) peak = std::max(peak, std::fabs(v));
+    CHECK(peak >= 0.25 * c.scanner.gradient_amplitude);
+    CHECK(peak <= 3.2 * c.scanner.gradient_amplitude);
+    peaks.push_back(peak);
+    if (raw.channels[static_cast<std::size_t>(ch)].type == ChannelType::eeg) {
+      std::vector<double> x(clean.channel_data(ch), clean.channel_data(ch) + clean.num_samples);
+      const double m = mean_of(x);
+      for (auto& v : x) v -= m;
+      ratios.push_back(peak / rms(x));
+    }
+  }
+  CHECK(median(peaks) == Approx(c.scanner.gradient_amplitude).epsilon(0.2));
+  CHECK(median(ratios) > 100.0);
+  CHECK(*std::min_element(ratios.begin(), ratios.end()) > 20.0);
+
+  // Periodic: slice k sampled from its first sample on is the waveform at offsets m + delta_k
+  // (delta_k = ceil(t_k fs) - t_k fs). The same slice of later volumes falls elsewhere between
+  // samples (the clocks drift apart by 0.2 samples per volume); shifted by delta_k2 - delta_k1
+  // and scaled by the head motion's gain change, slice k1 is slice k2.
+  const auto length = static_cast<std::ptrdiff_t>(period * fs) - 1;
+  auto segment = [&](const std::vector<double>& a, std::size_t k) {
+    const auto start = static_cast<std::ptrdiff_t>(std::ceil(run.slice_times[k] * fs));
+    return std::vector<double>(a.begin() + start, a.begin() + start + length);
+  };
+  auto offset = [&](std::size_t k) { return std::ceil(run.slice_times[k] * fs) - run.slice_times[k] * fs; };
+  const auto a = difference(raw, clean, raw.find_channel("T7"));
+  int compared = 0;
+  const std::size_t k1 = 1;
+  for (int64_t v = 1; v < run.num_volumes; ++v) {
+    const auto k2 = static_cast<std::size_t>(v * S + 1);
+    const double shift = offset(k2) - offset(k1);
+    if (std::fabs(shift) < 0.2) continue;
+    INFO("slices " << k1 << ", " << k2 << ": shift " << shift << " samples");
+    const auto s1 = segment(a, k1), s2 = segment(a, k2);
+    const auto shifted = fractional_shift(s1, shift);
+    double cross = 0.0, power = 0.0;
+    for (std::size_t i = 0; i < s2.size(); ++i) {
+      cross += shifted[i] * s2[i];
+      power += shifted[i] * shifted[i];
+    }
+    const double gain = cross / power;
+    CHECK(gain == Approx(1.0).margin(0.1));
+    std::vector<double> err(s2.size()), plain(s2.size());
+    for (std::size_t i = 0; i < s2.size(); ++i) {
+      err[i] = gain * shifted[i] - s2[i];
+      plain[i] = gain * s1[i] - s2[i];
+    }
+    CHECK(rms(err) < 0.03 * rms(s2));
+    CHECK(rms(plain) > 0.1 * rms(s2));  // the sub-sample offset matters
+    ++compared;
+  }
+  CHECK(compared >= 3);
+}
+
+TEST_CASE("the BCG follows a simulated ECG with heart-rate variability", "[sim][scanner]") {
+  // The heartbeats: mean rate and RR variability as configured.
+  SimScanner s;
+  s.heart_rate = 66.0;
+  s.hrv = 0.05;
+  sim::Rng rng(3);
+  const auto beats = sim::heartbeats(s, 3600.0, 0.25, 0.0, rng);
+  std::vector<double> rr;
+  for (std::size_t i = 1; i < beats.size(); ++i) rr.push_back(beats[i] - beats[i - 1]);
+  const double mean_rr = mean_of(rr);
+  double ss = 0.0;
+  for (double x : rr) ss += (x - mean_rr) * (x - mean_rr);
+  CHECK(60.0 / mean_rr == Approx(66.0).epsilon(0.01));
+  CHECK(std::sqrt(ss / static_cast<double>(rr.size())) / mean_rr == Approx(0.05).epsilon(0.1));
+
+  SimulationConfig c = scanner_config();
+  c.minutes = 1.0;
+  c.sample_rate = 500.0;
+  c.channels = {"Fp1", "F7", "T7", "C3", "Cz", "C4", "T8", "P7", "O1", "O2", "Oz", "P8", "ECG"};
+  c.scanner.bcg = true;
+  const SimulatedRun run = simulate_run(c, 0, 0, 0);
+  const double fs = c.sample_rate;
+  REQUIRE(run.eeg_clean.num_samples == run.eeg.num_samples);
+  CHECK(run.slice_times.empty());
+  std::vector<double> in_run;
+  for (double t : run.heartbeat_times)
+    if (t < run.eeg.duration()) in_run.push_back(t);
+  CHECK(static_cast<double>(in_run.size()) == Approx(66.0).epsilon(0.12));
+
+  // The ECG channel: its clean ECG with R waves of ecg_amplitude at the heartbeats, no BCG.
+  const int64_t ecg = run.eeg.find_channel("ECG ECG");
+  REQUIRE(ecg >= 0);
+  CHECK(difference(run.eeg, run.eeg_clean, ecg) == std::vector<double>(static_cast<std::size_t>(run.eeg.num_samples), 0.0));
+  std::vector<double> r_values;
+  for (double t : in_run) r_values.push_back(run.eeg_clean.channel_data(ecg)[std::llround(t * fs)]);
+  CHECK(median(r_values) == Approx(c.scanner.ecg_amplitude).epsilon(0.1));
+
+  // On the EEG channels: the BCG, as large as alpha, with a pattern over the scalp.
+  const auto alpha = signal::butter(4, {8.0, 13.0}, fs, signal::FilterType::bandpass);
+  std::vector<double> bcg_rms, alpha_rms, bcg_peak;
+  for (int64_t ch = 0; ch < run.eeg.num_channels(); ++ch) {
+    if (run.eeg.channels[static_cast<std::size_t>(ch)].type != ChannelType::eeg) continue;
+    const auto b = difference(run.eeg, run.eeg_clean, ch);
+    bcg_rms.push_back(rms(b));
+    double peak = 0.0;
+    for (double v : b) peak = std::max(peak, std::fabs(v));
+    bcg_peak.push_back(peak);
+    const std::vector<double> x(run.eeg_clean.channel_data(ch), run.eeg_clean.channel_data(ch) + run.eeg.num_samples);
+    alpha_rms.push_back(rms(signal::sosfiltfilt(alpha.sos, x)));
+  }
+  // As large as alpha where alpha is (posterior); frontal and temporal alpha is far smaller.
+  const double alpha_max = *std::max_element(alpha_rms.begin(), alpha_rms.end());
+  INFO("BCG RMS " << median(bcg_rms) << " uV (median over channels), alpha RMS " << alpha_max << " uV (largest)");
+  CHECK(median(bcg_rms) > 0.3 * alpha_max);
+  CHECK(median(bcg_rms) < 3.0 * alpha_max);
+  CHECK(median(bcg_peak) == Approx(c.scanner.bcg_amplitude).epsilon(0.35));
+  CHECK(*std::max_element(bcg_peak.begin(), bcg_peak.end()) > 2.0 * *std::min_element(bcg_peak.begin(), bcg_peak.end()));
+  // Locked to the heartbeats: the average over beats ~200-750 ms after the R peak holds most of it.
+  const int64_t t7 = run.eeg.find_channel("T7");
+  const auto b = difference(run.eeg, run.eeg_clean, t7);
+  double inside = 0.0, total = 0.0;
+  std::vector<bool> covered(b.size(), false);
+  for (double t : run.heartbeat_times)
+    for (auto i = static_cast<int64_t>(std::ceil((t + 0.19) * fs)); i <= static_cast<int64_t>((t + 0.76) * fs); ++i)
+      if (i >= 0 && i < static_cast<int64_t>(b.size())) covered[static_cast<std::size_t>(i)] = true;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    total += b[i] * b[i];
+    if (covered[i]) inside += b[i] * b[i];
+  }
+  CHECK(inside > 0.999 * total);
+
+  // ecg_inverted flips the ECG, nothing else.
+  c.scanner.ecg_inverted = true;
+  const SimulatedRun inverted = simulate_run(c, 0, 0, 0);
+  for (double t : in_run) {
+    const auto i = std::llround(t * fs);
+    CHECK(inverted.eeg_clean.channel_data(ecg)[i] == Approx(-run.eeg_clean.channel_data(ecg)[i]).margin(20.0));
+  }
+  CHECK(inverted.heartbeat_times == run.heartbeat_times);
+  for (int64_t ch = 0; ch < run.eeg.num_channels(); ++ch)
+    if (ch != ecg)
+      CHECK(std::equal(inverted.eeg.channel_data(ch), inverted.eeg.channel_data(ch) + run.eeg.num_samples,
+                       run.eeg.channel_data(ch)));
+}
+
+TEST_CASE("the scanner's artefacts are deterministic in the seed and written as ground truth", "[sim][scanner]") {
+  SimulationConfig c = scanner_config();
+  c.scanner.gradient = c.scanner.bcg = true;
+  const SimulatedRun a = simulate_run(c, 0, 0, 0), b = simulate_run(c, 0, 0, 0);
+  CHECK(a.eeg.data == b.eeg.data);
+  CHECK(a.eeg_clean.data == b.eeg_clean.data);
+  CHECK(a.slice_times == b.slice_times);
+  CHECK(a.heartbeat_times == b.heartbeat_times);
+  SimulationConfig d = c;
+  d.seed = 9;
+  const SimulatedRun other = simulate_run(d, 0, 0, 0);
+  CHECK(other.eeg.data != a.eeg.data);
+  CHECK(other.slice_times != a.slice_times);
+  CHECK(other.heartbeat_times != a.heartbeat_times);
+  CHECK(run_memory_estimate(c) > run_memory_estimate(scanner_config()));
+
+  test::TempDir dir;
+  c.channels = {"Fp1", "T7", "Cz", "T8", "O1", "ECG"};
+  write_simulated_dataset(c, (dir / "ds").string(), false);
+  const fs::path root = dir / "ds";
+  const std::string base = "sub-01_task-rest_run-1";
+  const fs::path truth = root / "derivatives/neurobolt-sim-truth/sub-01/eeg";
+  // The raw EDF holds the artefact without clipping: every sample within a quantisation step.
+  const Recording raw = read_recording((root / "sub-01/eeg" / (base + "_eeg.edf")).string());
+  const Recording clean = read_recording((truth / (base + "_desc-clean_eeg.edf")).string());
+  REQUIRE(raw.num_samples == a.eeg.num_samples);
+  REQUIRE(clean.num_samples == a.eeg.num_samples);
+  for (int64_t ch = 0; ch < raw.num_channels(); ++ch) {
+    INFO(raw.channels[static_cast<std::size_t>(ch)].name);
+    for (const auto& [read, made] : {std::pair{&raw, &a.eeg}, std::pair{&clean, &a.eeg_clean}}) {
+      double peak = 0.0, error = 0.0;
+      for (int64_t i = 0; i < raw.num_samples; ++i) {
+        peak = std::max(peak, std::fabs(static_cast<double>(made->channel_data(ch)[i])));
+        error = std::max(error, std::fabs(static_cast<double>(read->channel_data(ch)[i] - made->channel_data(ch)[i])));
+      }
+      // Range +-1.25 x peak (rounded up to two digits) over 65536 steps; half a step of rounding.
+      CHECK(error <= 2.0 * 1.25 * 1.1 * peak / 65535.0);
+    }
+  }
+  CHECK(raw.annotations.size() == a.eeg.annotations.size());
+  // The true events: every heartbeat in the recording, every slice and volume, in time order.
+  const std::string events = read_bytes(truth / (base + "_desc-scanner_events.tsv"));
+  std::istringstream lines(events);
+  std::string line;
+  std::getline(lines, line);
+  CHECK(line == "onset\tduration\ttrial_type");
+  std::map<std::string, int> counts;
+  double last = -1.0;
+  while (std::getline(lines, line)) {
+    std::istringstream cells(line);
+    double onset = 0.0, duration = 1.0;
+    std::string type;
+    cells >> onset >> duration >> type;
+    CHECK(onset >= last);
+    last = onset;
+    ++counts[type];
+  }
+  int beats = 0;
+  for (double t : a.heartbeat_times) beats += t < a.eeg.duration();
+  CHECK(counts["heartbeat"] == beats);
+  CHECK(counts["slice"] == static_cast<int>(a.slice_times.size()));
+  CHECK(counts["volume"] == a.num_volumes);
+  CHECK(fs::exists(truth / (base + "_desc-scanner_events.json")));
+  CHECK_THAT(read_bytes(root / "derivatives/neurobolt-sim-truth/README"), Contains("_desc-clean_eeg.edf"));
+  CHECK_THAT(read_bytes(root / "README"), Contains("gradient artefact"));
+  // The truth folder's EEG is not a raw run of the dataset.
+  BidsOptions options;
+  options.derivatives = {"derivatives/neurobolt-sim"};
+  CHECK(index_bids(root.string(), options).runs.size() == 1);
+}
+
+TEST_CASE("scanner settings round-trip through JSON and are validated", "[sim][scanner]") {
+  SimulationConfig c = SimulationConfig::defaults();
+  c.scanner.gradient = true;
+  c.scanner.bcg = true;
+  c.scanner.slices = 40;
+  c.scanner.slice_gap = 0.1;
+  c.scanner.gradient_amplitude = 5000.0;
+  c.scanner.clock_drift_ppm = -12.5;
+  c.scanner.timing_jitter_us = 2.0;
+  c.scanner.motion_gain_drift = 0.05;
+  c.scanner.slice_triggers = true;
+  c.scanner.slice_trigger_label = "Slice Start";
+  c.scanner.heart_rate = 72.0;
+  c.scanner.hrv = 0.08;
+  c.scanner.bcg_amplitude = 80.0;
+  c.scanner.ecg_amplitude = 600.0;
+  c.scanner.ecg_inverted = true;
+  const std::string text = to_json(c);
+  const SimulationConfig back = simulation_config_from_json(text, "test");
+  CHECK(to_json(back) == text);
+  CHECK(back.scanner.slice_trigger_label == "Slice Start");
+  CHECK(back.scanner.clock_drift_ppm == -12.5);
+  CHECK(back.scanner.ecg_inverted);
+  CHECK_THROWS_WITH(simulation_config_from_json(R"({"scanner": {"slice": 30}})", "x.json"),
+                    Contains("x.json") && Contains("scanner.slice"));
+
+  auto refused = [](auto change, const std::vector<std::string>& fields, const std::string& text) {
+    SimulationConfig bad = SimulationConfig::defaults();
+    bad.scanner.gradient = bad.scanner.bcg = true;
+    change(bad);
+    try {
+      validate(bad);
+      FAIL("accepted");
+    } catch (const SimulationConfigError& e) {
+      INFO(e.what());
+      CHECK(e.fields == fields);
+      CHECK_THAT(std::string(e.what()), Contains(text));
+    }
+  };
+  refused([](SimulationConfig& b) { b.repetition_time = 0.5; b.scanner.slices = 200; },
+          {"scanner.slices", "scanner.slice_gap", "repetition_time", "sample_rate"},
+          "sampling too low for the slice frequency");
+  refused([](SimulationConfig& b) { b.scanner.slice_gap = 2.0; }, {"scanner.slice_gap", "repetition_time"},
+          "shorter than the repetition time");
+  refused([](SimulationConfig& b) { b.scanner.slices = 0; }, {"scanner.slices"}, "1 to 1000");
+  refused([](SimulationConfig& b) { b.scanner.heart_rate = 500; }, {"scanner.heart_rate"}, "30 to 200");
+  refused([](SimulationConfig& b) { b.scanner.hrv = -0.1; }, {"scanner.hrv"}, "0 to 0.3");
+  refused([](SimulationConfig& b) { b.scanner.gradient_amplitude = 1e30; }, {"scanner.gradient_amplitude"}, "uV");
+  refused([](SimulationConfig& b) { b.scanner.clock_drift_ppm = 1e4; }, {"scanner.clock_drift_ppm"}, "ppm");
+  refused([](SimulationConfig& b) { b.scanner.slice_trigger_label = "A\tB"; }, {"scanner.slice_trigger_label"},
+          "control");
+  refused([](SimulationConfig& b) { b.scanner.slice_triggers = true; b.scanner.slice_trigger_label = "R128"; },
+          {"scanner.slice_trigger_label", "trigger_label"}, "different labels");
+  refused([](SimulationConfig& b) { b.sample_rate = 5000; b.scanner.slices = 200; b.scanner.slice_triggers = true; },
+          {"scanner.slices", "repetition_time"}, "triggers per second");
+  refused([](SimulationConfig& b) { b.minutes = 60; b.repetition_time = 0.1; b.sample_rate = 4000;
+                                    b.scanner.slice_gap = 0; b.scanner.slices = 80; },
+          {"scanner.slices", "minutes", "repetition_time"}, "slices per run");
+  // Without the gradient, its timing is not checked: a short TR stays valid.
+  SimulationConfig fast = SimulationConfig::defaults();
+  fast.repetition_time = 0.1;
+  CHECK_NOTHROW(validate(fast));
+  fast.scanner.bcg = true;
+  CHECK_NOTHROW(validate(fast));
+  fast.scanner.gradient = true;
+  CHECK_THROWS_WITH(validate(fast), Contains("sampling too low"));
 }

@@ -57,7 +57,8 @@ const std::map<std::string, std::string>& option_of_field() {
       {"task", "--task"},             {"channels", "--channels"},
       {"reference", "--reference"},   {"rois", "--rois"},
       {"snr", "--snr"},               {"power_line_frequency", "--line-freq"},
-      {"vigilance", "--vigilance"},   {"pipeline", "--pipeline"}};
+      {"vigilance", "--vigilance"},   {"pipeline", "--pipeline"},
+      {"scanner.slices", "--slices"}, {"scanner.heart_rate", "--heart-rate"}};
   return map;
 }
 
@@ -84,16 +85,33 @@ std::vector<std::string> pick_channels(const std::vector<std::string>& names) {
   return names;
 }
 
+// --artefacts: the scanner's artefacts, "gradient" and/or "bcg", or "none" alone.
+void pick_scanner_artefacts(const std::vector<std::string>& names, SimScanner& scanner) {
+  scanner.gradient = scanner.bcg = false;
+  for (const auto& name : names) {
+    if (name == "gradient") {
+      scanner.gradient = true;
+    } else if (name == "bcg") {
+      scanner.bcg = true;
+    } else if (name == "none") {
+      if (names.size() > 1)
+        throw UsageError(fmt::format("--artefacts: 'none' stands alone, found it in a list of {} names", names.size()));
+    } else {
+      throw UsageError(fmt::format("--artefacts: unknown artefact '{}' (known: gradient, bcg, none)", name));
+    }
+  }
+}
+
 }  // namespace
 
 void register_simulate(CLI::App& app) {
   struct Options {
     std::string out, config, reference, trigger, task, pipeline;
-    std::vector<std::string> channels, rois;
-    int subjects = 0, sessions = 0, runs = 0;
-    double minutes = 0, sfreq = 0, tr = 0, first_volume = 0, snr = 0, line = 0, vigilance = 0;
+    std::vector<std::string> channels, rois, artefacts;
+    int subjects = 0, sessions = 0, runs = 0, slices = 0;
+    double minutes = 0, sfreq = 0, tr = 0, first_volume = 0, snr = 0, line = 0, vigilance = 0, heart_rate = 0;
     uint64_t seed = 0;
-    bool no_artefacts = false, nifti = false, dump_config = false;
+    bool no_artefacts = false, nifti = false, dump_config = false, slice_triggers = false, ecg_inverted = false;
   };
   const SimulationConfig defaults = SimulationConfig::defaults();
   auto o = std::make_shared<Options>();
@@ -112,6 +130,9 @@ void register_simulate(CLI::App& app) {
   o->trigger = defaults.trigger_label;
   o->task = defaults.task;
   o->pipeline = defaults.pipeline;
+  o->slices = defaults.scanner.slices;
+  o->heart_rate = defaults.scanner.heart_rate;
+  o->artefacts = {"none"};
   o->channels = {"mr32"};
   o->rois = {"roi16"};
 
@@ -121,7 +142,9 @@ void register_simulate(CLI::App& app) {
       "4-shell spherical head, FCz reference, sensor noise and artefacts, as EDF+ with one trigger annotation per "
       "volume. fMRI: per ROI, band power of coupled sources plus an EEG-invisible part, convolved with the HRF, plus "
       "physiological noise, drift and thermal noise at --snr. Targets go to derivatives/<pipeline>, the ground truth "
-      "(noiseless BOLD, drives, band powers, noise ceilings, the full config) to derivatives/<pipeline>-truth. The "
+      "(noiseless BOLD, drives, band powers, noise ceilings, the full config) to derivatives/<pipeline>-truth. With "
+      "--artefacts gradient,bcg the EEG is as recorded in the running scanner (at a realistic rate such as --sfreq "
+      "5000) and the truth adds the clean EEG and the true heartbeats and slice onsets. The "
       "same --seed gives the same bytes. Options given here override --config. A bad option value exits 2 naming "
       "the option, a bad value in --config exits 5 naming the file and field. Without -q the progress goes to stderr and "
       "a summary with the noise ceilings per ROI to stdout; with -q nothing is printed but errors.");
@@ -178,7 +201,21 @@ void register_simulate(CLI::App& app) {
   cmd->add_option("--vigilance", o->vigilance, "SD of the shared vigilance fluctuation (log amplitude; 0: none)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--no-artefacts", o->no_artefacts, "No blinks, muscle, mains or pulse artefacts");
+  cmd->add_flag("--no-artefacts", o->no_artefacts,
+                "No blinks, muscle, mains or residual pulse artefacts (the subject's and the room's; --artefacts "
+                "chooses the scanner's: together, only the scanner's)");
+  cmd->add_option("--artefacts", o->artefacts,
+                  "The scanner's artefacts on the EEG, comma-separated: gradient (EPI slice waveforms with the "
+                  "scanner's clock drift, ~4000 uV), bcg (ballistocardiogram locked to a simulated ECG, ~60 uV; "
+                  "replaces the residual pulse), or none. The clean EEG goes to derivatives/<pipeline>-truth")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--slices", o->slices, "Slices per volume (with --artefacts gradient)")->capture_default_str();
+  cmd->add_flag("--slice-triggers", o->slice_triggers,
+                "Also one 'Slice' annotation per slice (with --artefacts gradient)");
+  cmd->add_option("--heart-rate", o->heart_rate, "Mean heart rate, beats per minute (with --artefacts bcg)")
+      ->capture_default_str();
+  cmd->add_flag("--ecg-inverted", o->ecg_inverted, "ECG channels upside down (with --artefacts bcg)");
   cmd->add_flag("--nifti", o->nifti, "Also write a small 4-D BOLD image per run and a label atlas");
   cmd->add_option("--pipeline", o->pipeline, "Name of the derivatives folders")->capture_default_str();
   cmd->add_flag("--dump-config", o->dump_config, "Print the resulting config as JSON and write nothing");
@@ -208,6 +245,21 @@ void register_simulate(CLI::App& app) {
     if (given("--rois")) c.rois = pick_rois(o->rois, from_file ? c.rois : roi_preset("roi16"));
     if (o->no_artefacts) c.artefacts = SimArtefacts{0, 0, 0, 0, 0, 0};
     if (o->nifti) c.write_nifti = true;
+    if (given("--artefacts")) pick_scanner_artefacts(o->artefacts, c.scanner);
+    const char* no_gradient = "applies to the gradient artefact only (--artefacts gradient)";
+    const char* no_bcg = "applies to the BCG only (--artefacts bcg)";
+    if (!c.scanner.gradient) {
+      refuse_option(*cmd, "--slices", no_gradient);
+      refuse_option(*cmd, "--slice-triggers", no_gradient);
+    }
+    if (!c.scanner.bcg) {
+      refuse_option(*cmd, "--heart-rate", no_bcg);
+      refuse_option(*cmd, "--ecg-inverted", no_bcg);
+    }
+    if (cmd->count("--slices") > 0) c.scanner.slices = o->slices;
+    if (o->slice_triggers) c.scanner.slice_triggers = true;
+    if (cmd->count("--heart-rate") > 0) c.scanner.heart_rate = o->heart_rate;
+    if (o->ecg_inverted) c.scanner.ecg_inverted = true;
     c.threads = global_options().threads;
     try {
       validate(c);
