@@ -191,6 +191,8 @@ CleanFileResult clean_file(const std::string& input, const std::string& output, 
 
 // The report (and comparison) as JSON.
 std::string to_json(const CleanReport& report, const CleanComparison* comparison = nullptr);
+// The options as JSON (what `prepare` records among its parameters).
+std::string to_json(const CleanOptions& options);
 
 // The building blocks, for library users and tests.
 

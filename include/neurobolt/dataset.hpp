@@ -97,6 +97,7 @@
 #include <vector>
 
 #include "neurobolt/bids.hpp"
+#include "neurobolt/clean.hpp"
 #include "neurobolt/preprocess.hpp"
 
 namespace neurobolt {
@@ -196,6 +197,10 @@ struct PrepareOptions {
   // and atlas, prepare_bids searches every folder of <root>/derivatives that holds sub-* folders.
   BidsOptions bids;
 
+  // Set: each raw recording is first cleaned of MR gradient and BCG artefacts (clean.hpp) at
+  // sample_rate, and the windows come from the cleaned EEG.
+  std::optional<CleanOptions> clean;
+
   int gzip_level = 1;  // 1: fastest; EEG floats compress little more at higher levels
   int64_t chunk_windows = 1;
   bool force = false;
@@ -229,6 +234,7 @@ struct RunReport {
   std::vector<std::string> unmapped_channels;  // recording channels left out
   std::array<int64_t, 3> windows_per_split{};  // train, val, test
   int64_t excluded_windows = 0;
+  std::string cleaning;  // with PrepareOptions::clean: what the artefact correction did
   std::vector<std::string> warnings;
   double seconds = 0.0;
 
@@ -247,6 +253,7 @@ struct PrepareResult {
   int64_t num_windows = 0;
   std::array<int64_t, 3> windows_per_split{};
   int64_t excluded_windows = 0;
+  std::string cleaning;  // with PrepareOptions::clean: what the artefact correction did
   std::vector<std::string> warnings;
   double seconds = 0.0;
 };

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "neurobolt/bids.hpp"
+#include "neurobolt/clean.hpp"
 #include "neurobolt/hash.hpp"  // sha256_file, used for the checkpoint identity in sidecars
 
 namespace neurobolt {
@@ -73,6 +74,9 @@ struct InferOptions {
   // with the reason; predictions in output_dir for runs outside the list are listed as extra.
   // What a cluster job runs after the array of --shard jobs.
   bool verify = false;
+  // Set: each raw recording is first cleaned of MR gradient and BCG artefacts (clean.hpp) at the
+  // model's rate; the sidecar says what was done ("Cleaning").
+  std::optional<CleanOptions> clean;
 };
 
 struct InferRunReport {
@@ -84,6 +88,7 @@ struct InferRunReport {
   int64_t rows = 0;
   int64_t windows = 0;  // rows with a prediction
   std::vector<std::string> interpolated, zero_filled, warnings;
+  std::string cleaning;  // with InferOptions::clean: what the artefact correction did
   double seconds = 0.0;
 };
 

@@ -175,6 +175,25 @@ std::string to_json(const CleanReport& r, const CleanComparison* cmp) {
   return j.dump(2) + "\n";
 }
 
+std::string to_json(const CleanOptions& o) {
+  nlohmann::json j{{"gradient", o.gradient},
+                   {"bcg", o.bcg},
+                   {"force_steps", o.force_steps},
+                   {"trigger_labels", o.trigger_labels},
+                   {"trigger_kind", to_string(o.trigger_kind)},
+                   {"template_epochs", o.template_epochs},
+                   {"gradient_components", o.gradient_components},
+                   {"max_shift_samples", o.max_shift_samples},
+                   {"sample_rate", o.sample_rate},
+                   {"lowpass_hz", o.lowpass_hz},
+                   {"ecg_channel", o.ecg_channel},
+                   {"bcg_method", to_string(o.bcg_method)},
+                   {"bcg_components", o.bcg_components},
+                   {"bcg_template_beats", o.bcg_template_beats},
+                   {"channels", o.channels}};
+  return j.dump();
+}
+
 CleanFileResult clean_file(const std::string& input, const std::string& output, const CleanOptions& options,
                            const CleanFileOptions& file_options,
                            const std::function<void(const CleanProgress&)>& progress) {

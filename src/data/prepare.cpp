@@ -15,6 +15,7 @@
 
 #include "core/plural.hpp"
 #include "core/time_text.hpp"
+#include "clean/cleaned_copy.hpp"
 #include "core/atomic_file.hpp"
 #include "data/h5_tables.hpp"
 #include "neurobolt/dataset.hpp"
@@ -223,6 +224,7 @@ json parameters_json(const PrepareOptions& o, const std::vector<std::string>& ro
       {"dummy_scans", o.onsets.dummy_scans},
       {"split", split},
       {"bids", bids},
+      {"clean", o.clean ? json::parse(to_json(*o.clean)) : json()},
       {"gzip_level", o.gzip_level},
       {"chunk_windows", o.chunk_windows},
   };
@@ -368,14 +370,24 @@ RunReport Preparer::process(int64_t index, data::RowAppender& windows) {
   const std::vector<double> targets =
       process_target_series(run.target, rois_, o_.fmri_lowpass_hz, o_.fmri_lowpass_order, report.warnings);
 
+  // With --clean the windows come from a cleaned copy of the recording (removed after the run).
+  std::optional<clean_detail::CleanedCopy> cleaned;
+  std::string eeg_path = run.eeg_path;
+  if (o_.clean) {
+    progress(index, "cleaning", 0.0);
+    cleaned.emplace(run.eeg_path, *o_.clean, o_.sample_rate);
+    eeg_path = cleaned->path();
+    report.cleaning = cleaned->summary();
+    for (const auto& w : cleaned->report().warnings) report.warnings.push_back(fmt::format("'{}': {}", run.eeg_path, w));
+  }
   ReadOptions header_only;
   header_only.header_only = true;
-  const Recording head = read_recording(run.eeg_path, header_only);
+  const Recording head = read_recording(eeg_path, header_only);
   if (!(head.sample_rate > 0) || head.num_samples <= 0) {
     // A header-only read cannot tell an empty recording from one whose data file is missing (a
     // BrainVision header without DataPoints): opening it for reading checks the data files and
     // names a missing one.
-    RecordingReader check(run.eeg_path);
+    RecordingReader check(eeg_path);
     throw FormatError(fmt::format("'{}': no samples to window (sample rate {} Hz, {} samples)", run.eeg_path,
                                   head.sample_rate, head.num_samples));
   }
@@ -739,6 +751,7 @@ std::string RunReport::summary(double window_seconds) const {
   }
   if (!interpolated_channels.empty()) line += fmt::format(", interpolated: {}", fmt::join(interpolated_channels, " "));
   if (!missing_channels.empty()) line += fmt::format(", zero-filled: {}", fmt::join(missing_channels, " "));
+  if (!cleaning.empty()) line += ", cleaned (" + cleaning + ")";
   return line + fmt::format(", {:.1f} s", seconds);
 }
 

@@ -1,6 +1,7 @@
 // neurobolt infer: EEG recordings -> predicted ROI time courses as a BIDS derivative (rules and
 // layout in include/neurobolt/infer.hpp).
 #include "neurobolt/infer.hpp"
+#include "clean/cleaned_copy.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -300,10 +301,20 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
     rep.error = "no prediction";
     return rep;
   }
+  // With --clean the model reads a cleaned copy of the recording (removed after the run).
+  std::optional<clean_detail::CleanedCopy> cleaned;
+  std::string eeg_path = in.eeg_path;
+  if (o.clean) {
+    progress("cleaning", 0.0);
+    cleaned.emplace(in.eeg_path, *o.clean, m.predictor->sample_rate());
+    eeg_path = cleaned->path();
+    rep.cleaning = cleaned->summary();
+    for (const auto& w : cleaned->report().warnings) rep.warnings.push_back(w);
+  }
   progress("reading", 0.0);
   ReadOptions header_only;
   header_only.header_only = true;
-  const Recording header = read_recording(in.eeg_path, header_only);
+  const Recording header = read_recording(eeg_path, header_only);
   if (!(header.sample_rate > 0) || header.num_samples <= 0) {
     throw FormatError(fmt::format("'{}': no samples (sample rate {} Hz, {} samples)", in.eeg_path, header.sample_rate,
                                   header.num_samples));
@@ -411,7 +422,9 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
     const fs::path image = out_dir / (in.output_stem + "_desc-neurobolt_bold.nii.gz");
     write_atlas_image(image, *atlas, m.predictor->rois(), values, rows, grid.spacing);
   }
-  write_text_atomic(side, sidecar(m, in, grid, rep.windows, eeg.report()).dump(2) + "\n");
+  auto side_json = sidecar(m, in, grid, rep.windows, eeg.report());
+  side_json["Cleaning"] = rep.cleaning.empty() ? ojson(nullptr) : ojson(rep.cleaning);
+  write_text_atomic(side, side_json.dump(2) + "\n");
   rep.status = "done";
   rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return rep;

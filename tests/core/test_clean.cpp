@@ -432,7 +432,9 @@ TEST_CASE("BCG correction under the gradient artefact", "[clean]") {
   CHECK(b.evoked_rms_after < 0.15 * b.evoked_rms_before);
   const auto q = quality(out, s, o.eeg_channels);
   INFO("min r " << q.min_r << ", max residual " << q.max_residual);
-  CHECK(q.min_r > 0.97);
+  // The two template floors together (gradient: 1/sqrt(30) of the EEG; BCG: the mean heartbeat
+  // scaled per beat): r 0.975 x 0.97.
+  CHECK(q.min_r > 0.95);
 
   SECTION("AAS works too, OBS does at least as well") {
     CleanOptions aas = opt;

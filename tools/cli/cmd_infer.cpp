@@ -20,7 +20,7 @@ void register_infer(CLI::App& app) {
     std::string model, shard;
     std::vector<std::string> inputs;
     InferOptions infer;
-    bool allow_missing = false;
+    bool allow_missing = false, clean = false;
     double read_block_mb = 64.0;
   };
   auto o = std::make_shared<Options>();
@@ -57,6 +57,9 @@ void register_infer(CLI::App& app) {
                   "EEG read per block, MB at the file's rate: bounds memory whatever the recording's length")
       ->capture_default_str()
       ->check(between(0.001, 65536.0));
+  cmd->add_flag("--clean", o->clean,
+                "Raw scanner EEG: remove the MR gradient and BCG artefacts first (neurobolt clean's defaults; a run "
+                "without a scanner is left as it is)");
   cmd->add_flag("--verify", i.verify,
                 "Predict nothing: check that OUT_DIR holds exactly one complete prediction from this checkpoint for "
                 "every run of the inputs (after the --shard jobs of a cluster array), listing what is missing or extra");
@@ -73,6 +76,10 @@ void register_infer(CLI::App& app) {
     i.force = g.force;
     i.device = g.device;
     i.read_block_bytes = std::max<int64_t>(1, static_cast<int64_t>(o->read_block_mb * 1024.0 * 1024.0));
+    if (o->clean) {
+      i.clean = CleanOptions{};
+      i.clean->threads = g.threads;
+    }
     if (o->allow_missing) {
       if (!i.missing_channels.empty() && i.missing_channels != "zero") {
         throw UsageError("--allow-missing-channels contradicts --missing-channels " + i.missing_channels);
@@ -115,6 +122,7 @@ void register_infer(CLI::App& app) {
       }
       std::string extra;
       if (!r.interpolated.empty()) extra += fmt::format(", interpolated: {}", fmt::join(r.interpolated, " "));
+      if (!r.cleaning.empty()) extra += fmt::format(", cleaned ({})", r.cleaning);
       if (!r.zero_filled.empty()) extra += fmt::format(", zero-filled: {}", fmt::join(r.zero_filled, " "));
       if (r.status == "skipped") {
         note(fmt::format("{}: complete from this checkpoint, skipped", r.output));

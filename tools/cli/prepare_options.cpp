@@ -80,6 +80,9 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& seed_fla
   cmd.add_option("--lowpass-fmri", o.lowpass, "fMRI low-pass in Hz (Butterworth order 5, zero-phase), or none")
       ->capture_default_str();
   cmd.add_flag("--no-demean", o.no_demean, "Keep each window's channel means (the reference removes them)");
+  cmd.add_flag("--clean", o.clean,
+               "Raw scanner EEG: remove the MR gradient and BCG artefacts first (neurobolt clean's defaults; a run "
+               "without a scanner is left as it is)");
   cmd.add_option("--missing-channels", o.missing,
                  "A required channel a run lacks or marks bad: interpolate (spherical splines from the run's good "
                  "EEG channels), zero (fill with zeros) or error")
@@ -129,6 +132,10 @@ PrepareOptions make_prepare_options(const DataOptions& o, const CLI::App& cmd) {
   if (cmd.count("--highpass")) options.eeg_highpass_hz = o.highpass;
   if (cmd.count("--notch")) options.notch_hz = o.notch;
   options.demean_windows = !o.no_demean;
+  if (o.clean) {
+    options.clean = CleanOptions{};
+    options.clean->threads = global_options().threads;
+  }
   if (o.lowpass == "none") {
     options.fmri_lowpass_hz.reset();
   } else {

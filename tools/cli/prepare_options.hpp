@@ -18,7 +18,7 @@ struct DataOptions {
   int64_t folds = 5, dummy_scans = 0, chunk_windows = 1;
   uint64_t seed = 0;
   int gzip = 1;
-  bool allow_missing = false, no_demean = false;
+  bool allow_missing = false, no_demean = false, clean = false;
   std::string seed_flag = "--seed";
 };
 
