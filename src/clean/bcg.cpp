@@ -171,9 +171,15 @@ void remove_bcg(float* x, int64_t n, const std::vector<int64_t>& peaks, BcgMetho
   if (method == BcgMethod::obs) {
     const Eigen::RowVectorXd mean = X.colwise().mean();
     const Eigen::MatrixXd centred = X.rowwise() - mean;
-    const int k = std::max(0, std::min<int>(components, static_cast<int>(std::min<Eigen::Index>(Q - 2, L - 1))));
-    Eigen::MatrixXd basis(L, k + 1);
+    const int k = std::max(0, std::min<int>(components, static_cast<int>(std::min<Eigen::Index>(Q - 3, L - 2))));
+    // The mean heartbeat artefact and its time derivative (a beat's artefact a little earlier or
+    // later: first order in the latency), then the principal components asked for.
+    Eigen::MatrixXd basis(L, k + 2);
     basis.col(0) = mean.transpose();
+    for (Eigen::Index j = 0; j < L; ++j) {
+      const Eigen::Index a = std::max<Eigen::Index>(0, j - 1), b = std::min<Eigen::Index>(L - 1, j + 1);
+      basis(j, 1) = (mean(b) - mean(a)) / static_cast<double>(b - a);
+    }
     if (k > 0) {
       // The principal directions over time points: from the smaller of the two Gram matrices.
       Eigen::MatrixXd directions(L, k);
@@ -186,11 +192,22 @@ void remove_bcg(float* x, int64_t n, const std::vector<int64_t>& peaks, BcgMetho
       }
       basis.rightCols(k) = directions;
     }
-    // Least-squares fit of every epoch on [mean, components].
-    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(basis);
+    // Least-squares fit of every epoch on the basis, both without their offset and linear trend:
+    // the EEG's slow drifts (and a DC offset) are no heartbeat artefact, and a basis that could
+    // take them would high-pass every channel at the heart rate.
+    Eigen::MatrixXd trend(L, 2);
+    for (Eigen::Index j = 0; j < L; ++j) {
+      trend(j, 0) = 1.0;
+      trend(j, 1) = static_cast<double>(j) / static_cast<double>(L);
+    }
+    const Eigen::HouseholderQR<Eigen::MatrixXd> tq(trend);
+    const Eigen::MatrixXd T = tq.householderQ() * Eigen::MatrixXd::Identity(L, 2);  // orthonormal
+    auto detrend = [&](const Eigen::MatrixXd& m) -> Eigen::MatrixXd { return m - T * (T.transpose() * m); };
+    const Eigen::MatrixXd flat = detrend(basis);
+    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(flat);
     for (Eigen::Index q = 0; q < Q; ++q) {
-      const Eigen::VectorXd coef = qr.solve(X.row(q).transpose());
-      fits.row(q) = (basis * coef).transpose();
+      const Eigen::VectorXd coef = qr.solve(detrend(X.row(q).transpose()));
+      fits.row(q) = (flat * coef).transpose();
     }
   } else {
     const Eigen::Index K = std::min<Eigen::Index>(beats, Q - 1);

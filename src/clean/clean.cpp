@@ -410,8 +410,14 @@ CleanedRecording clean_impl(const Recording& header, const GroupReader& read_gro
     if (!options.ecg_channel.empty()) {
       ecg = out.find_channel(options.ecg_channel);
       if (ecg < 0) {
+        std::vector<std::string> names;
+        for (const auto& ch : header.channels) names.push_back(ch.name);
+        if (names.size() > 12) {
+          names.resize(12);
+          names.push_back("...");
+        }
         throw ConfigError(fmt::format("'{}': ECG channel '{}' not found (channels: {})", path, options.ecg_channel,
-                                      header.channels.size()));
+                                      fmt::join(names, ", ")));
       }
     } else {
       for (int64_t c = 0; c < C && ecg < 0; ++c)
@@ -508,6 +514,13 @@ CleanedRecording clean_recording(const std::string& path, const CleanOptions& op
   header_only.header_only = true;
   header_only.channels = options.channels;
   const Recording header = read_recording(path, header_only);
+  if (header.num_samples <= 0) {
+    // A header-only read cannot tell an empty recording from one whose data file is missing (a
+    // BrainVision header without DataPoints): opening it checks the data files and names one missing.
+    ReadOptions check;
+    check.channels = options.channels;
+    RecordingReader reader(path, check);
+  }
   return clean_impl(
       header,
       [&](const std::vector<std::string>& names) {

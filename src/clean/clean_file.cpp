@@ -207,6 +207,26 @@ CleanFileResult clean_file(const std::string& input, const std::string& output, 
   const double end = cleaned.recording.duration();
   auto& ann = cleaned.recording.annotations;
   ann.erase(std::remove_if(ann.begin(), ann.end(), [&](const Annotation& a) { return a.onset >= end; }), ann.end());
+  // EDF labels and units are ASCII: 'µ' becomes 'u' (as EDF files write microvolts), anything
+  // else outside ASCII '?'.
+  for (auto& ch : cleaned.recording.channels) {
+    std::string unit;
+    for (std::size_t i = 0; i < ch.unit.size(); ++i) {
+      const auto c = static_cast<unsigned char>(ch.unit[i]);
+      if (c < 0x80) {
+        unit += static_cast<char>(c);
+      } else if (c == 0xC2 && i + 1 < ch.unit.size() && static_cast<unsigned char>(ch.unit[i + 1]) == 0xB5) {
+        unit += 'u';  // U+00B5 micro sign
+        ++i;
+      } else if (c == 0xCE && i + 1 < ch.unit.size() && static_cast<unsigned char>(ch.unit[i + 1]) == 0xBC) {
+        unit += 'u';  // U+03BC Greek mu
+        ++i;
+      } else if ((c & 0xC0) != 0x80) {
+        unit += '?';
+      }
+    }
+    ch.unit = unit;
+  }
   EdfWriteOptions edf;
   edf.force = file_options.force;
   write_edf(cleaned.recording, output, edf);

@@ -236,6 +236,7 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
       const double var = std::max(0.0, power[k] / q - std::norm(mean));
       mask[k] = std::norm(mean) * q > settings_.mask_snr * var;
     }
+
   }
   // Templates: the mean of the K complete epochs nearest to each epoch, itself left out.
   const auto K = static_cast<std::size_t>(std::min<int64_t>(settings_.template_epochs, static_cast<int64_t>(Q) - 1));
@@ -382,19 +383,23 @@ SlicePeriod slice_period(const std::vector<double>& a, int64_t min_lag) {
   const double zero = acf(0);
   if (!(zero > 0)) return out;
   // The first lag (from min_lag up to a quarter of the volume) whose autocorrelation is a local
-  // maximum within 10 % of the largest: the slice period (its multiples come later; the ripple of
+  // maximum within 3 % of the largest: the slice period (its multiples come later; the ripple of
   // the readout's frequencies stays lower).
   const int64_t max_lag = n / 4;
   min_lag = std::max<int64_t>(4, min_lag);
   if (max_lag <= min_lag + 1) return out;
   std::vector<double> r(static_cast<std::size_t>(max_lag + 2), 0.0);
-  for (int64_t lag = min_lag - 1; lag <= max_lag + 1; ++lag) r[static_cast<std::size_t>(lag)] = acf(lag) / zero;
+  // Normalised by the overlap, so that a long lag is not penalised for summing fewer products.
+  for (int64_t lag = min_lag - 1; lag <= max_lag + 1; ++lag) {
+    r[static_cast<std::size_t>(lag)] =
+        (acf(lag) / static_cast<double>(n - lag)) / (zero / static_cast<double>(n));
+  }
   double best = 0.0;
   for (int64_t lag = min_lag; lag <= max_lag; ++lag) best = std::max(best, r[static_cast<std::size_t>(lag)]);
   if (best < 0.3) return out;
   for (int64_t lag = min_lag; lag <= max_lag; ++lag) {
     const double v = r[static_cast<std::size_t>(lag)];
-    if (v >= 0.9 * best && v >= r[static_cast<std::size_t>(lag - 1)] && v >= r[static_cast<std::size_t>(lag + 1)]) {
+    if (v >= 0.97 * best && v >= r[static_cast<std::size_t>(lag - 1)] && v >= r[static_cast<std::size_t>(lag + 1)]) {
       // Parabolic peak.
       const double y0 = r[static_cast<std::size_t>(lag - 1)], y2 = r[static_cast<std::size_t>(lag + 1)];
       const double denom = y0 - 2 * v + y2;

@@ -433,15 +433,15 @@ TEST_CASE("BCG correction under the gradient artefact", "[clean]") {
   const auto q = quality(out, s, o.eeg_channels);
   INFO("min r " << q.min_r << ", max residual " << q.max_residual);
   // The two template floors together (gradient: 1/sqrt(30) of the EEG; BCG: the mean heartbeat
-  // scaled per beat): r 0.975 x 0.97.
-  CHECK(q.min_r > 0.95);
+  // and its derivative fitted per beat): r 0.975 x 0.96.
+  CHECK(q.min_r > 0.93);
 
   SECTION("AAS works too, OBS does at least as well") {
     CleanOptions aas = opt;
     aas.bcg_method = BcgMethod::aas;
     const auto out2 = clean_recording(s.raw, aas);
     const auto q2 = quality(out2, s, o.eeg_channels);
-    CHECK(q2.min_r > 0.95);
+    CHECK(q2.min_r > 0.93);
     CHECK(q.max_residual <= q2.max_residual * 1.1);
   }
   SECTION("without an ECG channel the BCG step asks for one") {
