@@ -31,6 +31,7 @@
 #endif
 
 #include <cstdlib>
+#include <exception>
 
 #include "neurobolt/error.hpp"
 #include "neurobolt/hash.hpp"
@@ -111,7 +112,8 @@ Group::Group(const DistributedEnvironment& env, std::chrono::milliseconds timeou
 #if NEUROBOLT_HAVE_NCCL
     if (device.is_cuda()) {
       // NCCL's communicators and the caching allocator follow the current device.
-      c10::cuda::set_device(device.index());
+      if (!device_.has_index()) device_ = torch::Device(torch::kCUDA, c10::cuda::current_device());
+      c10::cuda::set_device(device_.index());
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
       nccl->timeout = timeout;
       group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, nccl);
@@ -139,7 +141,24 @@ Group::Group(const DistributedEnvironment& env, std::chrono::milliseconds timeou
 #endif
 }
 
-Group::~Group() = default;
+Group::~Group() {
+#if NEUROBOLT_HAVE_NCCL
+  // NCCL's communicators end cleanly on a normal exit; while an error unwinds (a peer may be gone)
+  // they are aborted rather than waited for.
+  if (device_.is_cuda() && group_) {
+    auto& nccl = *static_cast<c10d::ProcessGroupNCCL*>(group_.get());
+    try {
+      if (std::uncaught_exceptions() > 0) {
+        nccl.abort();
+      } else {
+        nccl.shutdown();
+      }
+    } catch (const std::exception&) {
+      // nothing more to do for a group that is going away
+    }
+  }
+#endif
+}
 
 void Group::lost(const std::string& what, const std::exception& e) const {
   std::string message = e.what();
