@@ -5,10 +5,11 @@
 
 // c10d's Gloo process group needs Gloo's headers (Debian: libgloo-dev; a PyTorch wheel ships none,
 // so the CUDA-wired build compiles against the system's). A build without them still builds;
-// distributed training on the CPU then says why it cannot start.
+// distributed training on the CPU then says why it cannot start. Only ProcessGroupGloo.hpp: the
+// wheel lacks GlooDeviceFactory.hpp, and Debian's (1.13) declares functions the wheel's library
+// does not export.
 #if __has_include(<gloo/config.h>)
 #define NEUROBOLT_HAVE_GLOO 1
-#include <torch/csrc/distributed/c10d/GlooDeviceFactory.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #else
 #define NEUROBOLT_HAVE_GLOO 0
@@ -125,9 +126,9 @@ Group::Group(const DistributedEnvironment& env, std::chrono::milliseconds timeou
     // The transport: GLOO_SOCKET_IFNAME as in PyTorch; loopback for a run on one machine; else
     // the interface this host's name resolves to.
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0') {
-      gloo->devices.push_back(c10d::GlooDeviceFactory::makeDeviceForInterface(ifname));
+      gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
     } else if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") {
-      gloo->devices.push_back(c10d::GlooDeviceFactory::makeDeviceForHostname("127.0.0.1"));
+      gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     } else {
       gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     }
