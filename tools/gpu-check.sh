@@ -9,7 +9,9 @@
 #   4. bench of neurobolt-base: inference at batch 256 and training at batch 64, fp32 and bf16,
 #      beside the reference Python implementation on the same GPU (tools/bench_reference.py)
 #      when .gpu-ref/ was prepared (tools/gpu-ref.sh);
-#   5. a short fp32 vs bf16 training run (final validation r).
+#   5. a short fp32 vs bf16 training run (final validation r);
+#   6. the same fp32 run distributed over NCCL (neurobolt launch: 2 ranks on 2 GPUs, else 1 rank),
+#      its final validation r beside the one-process run's.
 # usage: tools/gpu-check.sh [DEB_DIR]     (default .gpu-debs; about 6 minutes on an H200)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,4 +93,9 @@ for precision in fp32 bf16; do
     --device cuda --precision "$precision" -q
   echo "$precision: $(tail -1 "$work/run-$precision/metrics.jsonl")"
 done
+echo "== 6. distributed training on CUDA (NCCL), fp32"
+ranks=$(( $(nvidia-smi -L 2>/dev/null | wc -l) >= 2 ? 2 : 1 ))
+"$nb" launch --nproc "$ranks" -- train "$work/data.h5" -o "$work/run-nccl" --config neurobolt-tiny --epochs 5 --seed 1 \
+  --device cuda --distributed 2>&1 | grep -E "distributed:|error" || true
+echo "NCCL, $ranks rank(s): $(tail -1 "$work/run-nccl/metrics.jsonl")"
 echo "gpu-check: done"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel training on several nodes with SLURM: one neurobolt process per task. Each process
 # finds its rank in SLURM_PROCID/SLURM_NTASKS and rank 0's host in SLURM_JOB_NODELIST; they meet
-# at MASTER_PORT there (a TCPStore) and average gradients over Gloo. --batch is the global batch
-# (a multiple of the task count). Prepare the dataset once, on a shared filesystem, before.
+# at MASTER_PORT there (a TCPStore) and average gradients over Gloo (CPU). --batch is the global batch
+# (a multiple of the task count). Prepare the dataset once, on a shared filesystem, before. On GPU
+# nodes, with the CUDA-wired build: --device cuda, one task per GPU (--ntasks-per-node = GPUs per
+# node): task SLURM_LOCALID uses cuda:SLURM_LOCALID, or its only visible GPU, over NCCL.
 #
 #   sbatch tools/slurm-train.sh data.h5 runs/base
 #

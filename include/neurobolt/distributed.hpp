@@ -1,7 +1,8 @@
 #pragma once
 // Data-parallel training across processes: where a process finds its place (the variables that
 // torchrun and SLURM set), and a launcher for N processes on one machine. The processes talk
-// through PyTorch's own c10d (a TCPStore rendezvous and a Gloo process group); see
+// through PyTorch's own c10d (a TCPStore rendezvous, then a Gloo process group on the CPU or an
+// NCCL one on CUDA devices); see
 // TrainOptions::distributed and the README's "Training on several processes".
 #include <functional>
 #include <optional>

@@ -71,7 +71,8 @@ struct TrainOptions {
 
   // Data-parallel training (distributed_environment(): torchrun's or SLURM's variables, or
   // `neurobolt launch`): one process per rank, rendezvous through c10d's TCPStore, gradients
-  // averaged with bucketed all-reduce (Gloo) while backward runs. recipe.batch is the global
+  // averaged with bucketed all-reduce while backward runs: Gloo on the CPU; NCCL on CUDA, where the
+  // LibTorch has it, each rank on GPU `device`'s index + its local rank. recipe.batch is the global
   // batch, split evenly across ranks; every rank reads only its share; validation is split and
   // its predictions gathered; rank 0 alone writes the run folder. At start-up every rank's
   // config, recipe, dataset fingerprint and initial weights must equal rank 0's. A rank that

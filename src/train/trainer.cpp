@@ -537,7 +537,7 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
   g_stop_requested.store(false);
   // The caller may hold a NoGradGuard (as inference code does): training needs gradients.
   torch::AutoGradMode enable_grad(true);
-  const torch::Device device(o.device);
+  torch::Device device(o.device);  // distributed on CUDA: this rank's GPU (below)
   if (o.prefetch_batches < 1 || o.eval_batch < 1) {
     throw ConfigError(fmt::format("prefetch batches and eval batch must be >= 1, found {} and {}", o.prefetch_batches,
                                   o.eval_batch));
@@ -564,11 +564,11 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
       throw ConfigError(fmt::format("distributed timeout must be > 0 s, found {}", o.distributed_timeout_s));
     }
     if (device.is_cuda()) {
-      throw ConfigError("distributed training on CUDA is not wired yet (this build all-reduces with Gloo on the CPU); "
-                        "train on one GPU, or distributed on --device cpu");
+      dist::require_nccl();
+      device = dist::rank_device(device, env->local_rank, static_cast<int64_t>(torch::cuda::device_count()));
     }
     group = std::make_unique<dist::Group>(
-        *env, std::chrono::milliseconds(static_cast<int64_t>(o.distributed_timeout_s * 1000)));
+        *env, std::chrono::milliseconds(static_cast<int64_t>(o.distributed_timeout_s * 1000)), device);
   }
   const bool lead = !group || group->rank() == 0;  // writes the run folder and reports
   const int world = group ? group->size() : 1;
@@ -696,8 +696,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
     gradient_sync = std::make_unique<dist::GradientSync>(*group, trainable);
     // Dropout and drop-path masks: each rank its own stream (rank 0 keeps the single-process one).
     if (group->rank() > 0) torch::manual_seed(recipe.seed + 1000003ull * static_cast<uint64_t>(group->rank()) + s.global_step);
-    note(fmt::format("distributed: {} ranks ({}), {} windows per rank and step, Gloo all-reduce in buckets of 25 MB",
-                     world, group->environment().source, local_batch));
+    note(fmt::format("distributed: {} ranks ({}), {} windows per rank and step, {} all-reduce in buckets of 25 MB{}",
+                     world, group->environment().source, local_batch, group->backend(),
+                     device.is_cuda() ? fmt::format(", one GPU per rank (rank 0: {})", device.str()) : ""));
   }
 
   json training_base{{"recipe", json::parse(recipe.to_json())},

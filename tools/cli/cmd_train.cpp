@@ -207,7 +207,8 @@ void register_train(CLI::App& app) {
   cmd->add_flag("--resume", t.resume, "Continue the run in RUN_DIR from its last.h5");
   cmd->add_flag("--distributed", t.distributed,
                 "Data-parallel over the processes that torchrun, SLURM or 'neurobolt launch' started (automatic when "
-                "their WORLD_SIZE or SLURM_NTASKS is above 1); --batch is the global batch");
+                "their WORLD_SIZE or SLURM_NTASKS is above 1); --batch is the global batch; with --device cuda:N "
+                "a machine's local rank i uses cuda:N+i (NCCL)");
   cmd->add_option("--dist-timeout", t.distributed_timeout_s,
                   "Seconds a rank waits for the others before giving up with an error")
       ->capture_default_str()
