@@ -38,6 +38,20 @@ Eigen::FFT<double> make_fft() {
   return fft;
 }
 
+// Rows of equal length in one allocation (the epochs' spectra): thousands of separate vectors
+// left the allocator's arenas fragmented, several GB after a few dozen channels.
+class Rows {
+ public:
+  Rows(std::size_t rows, std::size_t cols) : cols_(cols), data_(rows * cols, cd(0.0, 0.0)) {}
+  cd* operator[](std::size_t i) { return data_.data() + i * cols_; }
+  const cd* operator[](std::size_t i) const { return data_.data() + i * cols_; }
+  void release() { std::vector<cd>().swap(data_); }
+
+ private:
+  std::size_t cols_;
+  std::vector<cd> data_;
+};
+
 }  // namespace
 
 int64_t fft_size(int64_t n) {
@@ -97,7 +111,8 @@ GradientCorrector::GradientCorrector(EpochLayout layout, GradientSettings settin
   }
 }
 
-void GradientCorrector::epoch_spectrum(const float* x, std::size_t i, std::vector<double>& buffer, Spectrum& out) const {
+void GradientCorrector::epoch_spectrum(const float* x, std::size_t i, std::vector<double>& buffer,
+                                       std::complex<double>* out) const {
   const int64_t n = layout_.num_samples;
   const int64_t first = layout_.starts[i] - layout_.pad;
   buffer.assign(static_cast<std::size_t>(layout_.nfft), 0.0);
@@ -106,8 +121,7 @@ void GradientCorrector::epoch_spectrum(const float* x, std::size_t i, std::vecto
     buffer[static_cast<std::size_t>(j)] = static_cast<double>(x[s]) * taper_[static_cast<std::size_t>(j)];
   }
   thread_local Eigen::FFT<double> fft = make_fft();
-  out.resize(static_cast<std::size_t>(layout_.nfft / 2 + 1));
-  fft.fwd(out.data(), buffer.data(), layout_.nfft);
+  fft.fwd(out, buffer.data(), layout_.nfft);
 }
 
 void GradientCorrector::estimate_shifts(const std::vector<const float*>& channels) {
@@ -116,18 +130,18 @@ void GradientCorrector::estimate_shifts(const std::vector<const float*>& channel
   // Bins below 90 % of the Nyquist frequency: what a recorded artefact holds without aliasing.
   const auto used = static_cast<std::size_t>(0.9 * static_cast<double>(bins - 1));
   std::vector<double> buffer;
-  Spectrum F;
+  Spectrum F(bins);
   std::vector<cd> ramp;
   std::vector<double> strength(channels.size(), 0.0);
   std::vector<Spectrum> means(channels.size());
   for (int round = 0; round < 2; ++round) {
     // The mean aligned artefact per channel, then each epoch's cross-spectrum with it.
-    std::vector<Spectrum> cross(E, Spectrum(used, cd(0.0, 0.0)));
+    Rows cross(E, used);
     for (std::size_t c = 0; c < channels.size(); ++c) {
       Spectrum& mean = means[c];
       mean.assign(bins, cd(0.0, 0.0));
       for (std::size_t i : complete_) {
-        epoch_spectrum(channels[c], i, buffer, F);
+        epoch_spectrum(channels[c], i, buffer, F.data());
         phase_ramp(shifts_[i], layout_.nfft, static_cast<int64_t>(bins), ramp);
         for (std::size_t k = 0; k < bins; ++k) mean[k] += F[k] * ramp[k];
       }
@@ -139,12 +153,12 @@ void GradientCorrector::estimate_shifts(const std::vector<const float*>& channel
       }
       strength[c] = energy;
       for (std::size_t i = 0; i < E; ++i) {
-        epoch_spectrum(channels[c], i, buffer, F);
+        epoch_spectrum(channels[c], i, buffer, F.data());
         for (std::size_t k = 1; k < used; ++k) cross[i][k] += F[k] * std::conj(mean[k]);
       }
     }
     // shift_i maximises Re sum_k cross_k exp(i theta_k d): a coarse grid, then golden section.
-    auto score = [&](const Spectrum& s, double d) {
+    auto score = [&](const cd* s, double d) {
       const double theta = 2.0 * M_PI * d / static_cast<double>(layout_.nfft);
       const cd step(std::cos(theta), std::sin(theta));
       cd w = step;
@@ -210,7 +224,7 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
   std::vector<cd> ramp;
 
   // Aligned spectra of every epoch.
-  std::vector<Spectrum> aligned(E);
+  Rows aligned(E, bins);
   for (std::size_t i = 0; i < E; ++i) {
     epoch_spectrum(x, i, buffer, aligned[i]);
     phase_ramp(shifts_[i], layout_.nfft, static_cast<int64_t>(bins), ramp);
@@ -240,8 +254,8 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
   }
   // Templates: the mean of the K complete epochs nearest to each epoch, itself left out.
   const auto K = static_cast<std::size_t>(std::min<int64_t>(settings_.template_epochs, static_cast<int64_t>(Q) - 1));
-  std::vector<Spectrum> residual(E);  // aligned epoch minus its template
-  std::vector<Spectrum> templ(E);
+  Rows residual(E, bins);  // aligned epoch minus its template
+  Rows templ(E, bins);
   Spectrum sum(bins, cd(0.0, 0.0));
   std::size_t lo = 0, hi = 0;  // the window [lo, hi) of complete_ positions held in `sum`
   for (std::size_t i = 0; i < E; ++i) {
@@ -259,8 +273,6 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
     while (lo > want_lo) add(--lo, 1.0);
     while (lo < want_lo) add(lo++, -1.0);
     while (hi > want_hi) add(--hi, -1.0);
-    templ[i].resize(bins);
-    residual[i].resize(bins);
     const double inv = 1.0 / static_cast<double>(K);
     // The template, scaled to the epoch by least squares over the artefact's bins (the artefact
     // grows and shrinks slowly as the head moves; one number per epoch cannot fit its EEG).
@@ -281,8 +293,7 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
       residual[i][k] = aligned[i][k] - templ[i][k];
     }
   }
-  aligned.clear();
-  aligned.shrink_to_fit();
+  aligned.release();
 
   // Residual components: principal directions over the complete epochs of the aligned residual,
   // on the bins below component_max_hz (as real vectors: DC, then sqrt(2) Re and Im per bin, an
@@ -309,7 +320,7 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
   components = std::min<int>(components, static_cast<int>(std::min<std::size_t>(Q / 10, static_cast<std::size_t>(dim))));
   components_used_ = std::max(0, components);
   if (components > 0) {
-    auto pack = [&](const Spectrum& s, Eigen::Ref<Eigen::VectorXd> v) {
+    auto pack = [&](const cd* s, Eigen::Ref<Eigen::VectorXd> v) {
       for (std::size_t b = 0; b < band.size(); ++b) {
         v(static_cast<Eigen::Index>(2 * b)) = s[band[b]].real();
         v(static_cast<Eigen::Index>(2 * b + 1)) = s[band[b]].imag();
@@ -345,7 +356,7 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
         templ[i][band[b]] += cd(fit(static_cast<Eigen::Index>(2 * b)), fit(static_cast<Eigen::Index>(2 * b + 1)));
     }
   }
-  residual.clear();
+  residual.release();
 
   // Each epoch's artefact: its template delayed back by its shift, in the time domain.
   thread_local Eigen::FFT<double> fft = make_fft();
@@ -355,13 +366,12 @@ std::vector<float> GradientCorrector::correct(const float* x) const {
     for (std::size_t k = 0; k < bins; ++k) templ[i][k] *= ramp[k];
     // A real signal's Nyquist bin is real.
     templ[i][bins - 1] = cd(templ[i][bins - 1].real(), 0.0);
-    fft.inv(time.data(), templ[i].data(), layout_.nfft);
+    fft.inv(time.data(), templ[i], layout_.nfft);
     const int64_t start = layout_.starts[i];
     for (int64_t j = 0; j < layout_.lengths[i]; ++j) {
       const auto s = static_cast<std::size_t>(start + j);
       y[s] = static_cast<float>(static_cast<double>(x[s]) - time[static_cast<std::size_t>(layout_.pad + j)]);
     }
-    Spectrum().swap(templ[i]);
   }
   return y;
 }

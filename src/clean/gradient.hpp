@@ -66,7 +66,8 @@ class GradientCorrector {
 
  private:
   using Spectrum = std::vector<std::complex<double>>;
-  void epoch_spectrum(const float* x, std::size_t i, std::vector<double>& buffer, Spectrum& out) const;
+  // Epoch i's tapered, zero-padded spectrum (nfft / 2 + 1 bins) into `out`.
+  void epoch_spectrum(const float* x, std::size_t i, std::vector<double>& buffer, std::complex<double>* out) const;
 
   EpochLayout layout_;
   GradientSettings settings_;
