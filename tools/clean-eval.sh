@@ -9,14 +9,14 @@
 # power at the gradient and heart-rate harmonics relative to the clean EEG's.
 #
 #   bash tools/clean-eval.sh [WORK_DIR] [NEUROBOLT]   (default: /tmp/neurobolt-clean-eval, build/tools/neurobolt)
-# Environment: SUBJECTS (4), MINUTES (8), CHANNELS (mr32).
+# Environment: SUBJECTS (4), MINUTES (8), CHANNELS (mr32), VAL (03) and TEST (04) subjects.
 set -euo pipefail
 work=${1:-/tmp/neurobolt-clean-eval}
 bin=${2:-$(dirname "$0")/../build/tools/neurobolt}
 subjects=${SUBJECTS:-4} minutes=${MINUTES:-8} channels=${CHANNELS:-mr32}
 mkdir -p "$work"
 cd "$work"
-split=(--split cross-subject --val-subjects 03 --test-subjects 04)
+split=(--split cross-subject --val-subjects "${VAL:-03}" --test-subjects "${TEST:-04}")
 
 echo "== simulate: $subjects subjects x $minutes min, 5 kHz, gradient + BCG"
 "$bin" simulate --out raw --subjects "$subjects" --minutes "$minutes" --sfreq 5000 --channels "$channels" \

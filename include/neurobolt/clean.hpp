@@ -126,7 +126,7 @@ struct CleanReport {
   BcgReport bcg;
   std::vector<std::string> notes;     // what was done or skipped and why
   std::vector<std::string> warnings;  // what the user should look at
-  double seconds_read = 0.0, seconds_gradient = 0.0, seconds_resample = 0.0, seconds_bcg = 0.0;
+  double seconds_read = 0.0, seconds_gradient = 0.0, seconds_bcg = 0.0;  // gradient: with the resampling
 };
 
 struct CleanedRecording {

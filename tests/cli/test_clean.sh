@@ -25,6 +25,16 @@ run 0 "$bin" clean "$raw" -o "$work/none.edf" --no-gradient --no-bcg --truth "$t
 raw_r=$(sed -n 's/.*median r \([-0-9.]*\),.*/\1/p' "$work/out")
 awk -v r="$raw_r" 'BEGIN { exit !(r < 0.5) }' || fail "uncorrected median r $raw_r, expected < 0.5"
 
+# prepare --clean and infer --clean: windows and predictions from the cleaned EEG, said so.
+run 0 "$bin" prepare "$work/raw" -o "$work/data.h5" --clean --threads 2
+has err "cleaned (gradient: 42 volume epochs ('R128'); BCG: "
+run 0 "$bin" train "$work/data.h5" -o "$work/ridge" --arch ridge -q
+run 0 "$bin" infer "$work/ridge/best.h5" "$raw" -o "$work/pred" --clean --threads 2
+has err "cleaned (gradient: 42 volume epochs"
+side=$(ls "$work"/pred/*_desc-neurobolt_timeseries.json 2>/dev/null | head -1)
+[ -n "$side" ] || side=$(find "$work/pred" -name '*_timeseries.json' | head -1)
+grep -q '"Cleaning": "gradient: 42 volume epochs' "$side" || { cat "$side"; fail "the sidecar does not say how the EEG was cleaned"; }
+
 # Outputs: never replaced without --force; the report is checked before the work.
 run 3 "$bin" clean "$raw" -o "$work/clean.edf"; has err "--force"; one_line_error
 touch "$work/r2.json"
