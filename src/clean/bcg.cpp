@@ -153,33 +153,104 @@ BcgEpochs bcg_epochs(const std::vector<int64_t>& peaks) {
   return BcgEpochs{static_cast<int64_t>(std::llround(0.15 * static_cast<double>(m))), m};
 }
 
-void remove_bcg(float* x, int64_t n, const std::vector<int64_t>& peaks, BcgMethod method, int components, int beats) {
+namespace {
+
+// The epochs [start, start + L) that lie inside the recording, as rows of X.
+struct BeatEpochs {
+  std::vector<int64_t> starts;
+  std::vector<std::size_t> whole;  // beats whose epoch lies inside
+  Eigen::MatrixXd X;
+};
+BeatEpochs beat_epochs(const float* x, int64_t n, const std::vector<int64_t>& peaks, const BcgEpochs& ep) {
+  BeatEpochs b;
+  for (int64_t p : peaks) b.starts.push_back(p - ep.before);
+  for (std::size_t i = 0; i < b.starts.size(); ++i)
+    if (b.starts[i] >= 0 && b.starts[i] + ep.length <= n) b.whole.push_back(i);
+  b.X.resize(static_cast<Eigen::Index>(b.whole.size()), ep.length);
+  for (Eigen::Index q = 0; q < b.X.rows(); ++q)
+    for (int64_t j = 0; j < ep.length; ++j) b.X(q, j) = x[b.starts[b.whole[static_cast<std::size_t>(q)]] + j];
+  return b;
+}
+
+// Removes offset and linear trend from the columns of m (L rows): the EEG's slow drifts and DC
+// offset are no heartbeat artefact, and a basis that could take them would high-pass every
+// channel at the heart rate.
+class Detrend {
+ public:
+  explicit Detrend(Eigen::Index L) {
+    Eigen::MatrixXd trend(L, 2);
+    for (Eigen::Index j = 0; j < L; ++j) {
+      trend(j, 0) = 1.0;
+      trend(j, 1) = static_cast<double>(j) / static_cast<double>(L);
+    }
+    const Eigen::HouseholderQR<Eigen::MatrixXd> qr(trend);
+    T_ = qr.householderQ() * Eigen::MatrixXd::Identity(L, 2);  // orthonormal
+  }
+  Eigen::MatrixXd operator()(const Eigen::MatrixXd& m) const { return m - T_ * (T_.transpose() * m); }
+
+ private:
+  Eigen::MatrixXd T_;
+};
+
+// The mean epoch and its time derivative (central differences).
+Eigen::MatrixXd mean_and_slope(const Eigen::MatrixXd& X) {
+  const Eigen::Index L = X.cols();
+  Eigen::MatrixXd basis(L, 2);
+  basis.col(0) = X.colwise().mean().transpose();
+  for (Eigen::Index j = 0; j < L; ++j) {
+    const Eigen::Index a = std::max<Eigen::Index>(0, j - 1), b = std::min<Eigen::Index>(L - 1, j + 1);
+    basis(j, 1) = (basis(b, 0) - basis(a, 0)) / static_cast<double>(b - a);
+  }
+  return basis;
+}
+
+}  // namespace
+
+std::vector<double> bcg_latencies(const std::vector<const float*>& channels, int64_t n, const std::vector<int64_t>& peaks) {
+  std::vector<double> num(peaks.size(), 0.0), den(peaks.size(), 0.0), latency(peaks.size(), 0.0);
+  const BcgEpochs ep = bcg_epochs(peaks);
+  if (ep.length < 4 || peaks.size() < 4) return latency;
+  const Detrend detrend(ep.length);
+  for (const float* x : channels) {
+    const BeatEpochs b = beat_epochs(x, n, peaks, ep);
+    if (b.X.rows() < 4) continue;
+    const Eigen::MatrixXd flat = detrend(mean_and_slope(b.X));
+    const double energy = flat.col(0).squaredNorm();
+    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(flat);
+    for (Eigen::Index q = 0; q < b.X.rows(); ++q) {
+      // x ~ a (m - d m'): c0 = a, c1 = -a d.
+      const Eigen::VectorXd c = qr.solve(detrend(b.X.row(q).transpose()));
+      const std::size_t i = b.whole[static_cast<std::size_t>(q)];
+      num[i] += energy * c(0) * c(1);
+      den[i] += energy * c(0) * c(0);
+    }
+  }
+  for (std::size_t i = 0; i < peaks.size(); ++i)
+    latency[i] = den[i] > 0 ? std::clamp(-num[i] / den[i], -3.0, 3.0) : 0.0;
+  return latency;
+}
+
+void remove_bcg(float* x, int64_t n, const std::vector<int64_t>& peaks, BcgMethod method, int components, int beats,
+                const std::vector<double>* latencies) {
   const BcgEpochs ep = bcg_epochs(peaks);
   const int64_t L = ep.length;
   if (L < 4 || peaks.size() < 4) return;
-  std::vector<int64_t> starts;
-  for (int64_t p : peaks) starts.push_back(p - ep.before);
-  std::vector<std::size_t> whole;
-  for (std::size_t i = 0; i < starts.size(); ++i)
-    if (starts[i] >= 0 && starts[i] + L <= n) whole.push_back(i);
+  const BeatEpochs be = beat_epochs(x, n, peaks, ep);
+  const std::vector<int64_t>& starts = be.starts;
+  const std::vector<std::size_t>& whole = be.whole;
+  const Eigen::MatrixXd& X = be.X;
   const auto Q = static_cast<Eigen::Index>(whole.size());
   if (Q < 4) return;
-  Eigen::MatrixXd X(Q, L);
-  for (Eigen::Index q = 0; q < Q; ++q)
-    for (int64_t j = 0; j < L; ++j) X(q, j) = x[starts[whole[static_cast<std::size_t>(q)]] + j];
   Eigen::MatrixXd fits(Q, L);
   if (method == BcgMethod::obs) {
     const Eigen::RowVectorXd mean = X.colwise().mean();
     const Eigen::MatrixXd centred = X.rowwise() - mean;
     const int k = std::max(0, std::min<int>(components, static_cast<int>(std::min<Eigen::Index>(Q - 3, L - 2))));
     // The mean heartbeat artefact and its time derivative (a beat's artefact a little earlier or
-    // later: first order in the latency), then the principal components asked for.
+    // later: first order in the latency), then the principal components asked for. With the beats'
+    // latencies known (common to all channels) the two are one regressor per beat, m - d m'.
     Eigen::MatrixXd basis(L, k + 2);
-    basis.col(0) = mean.transpose();
-    for (Eigen::Index j = 0; j < L; ++j) {
-      const Eigen::Index a = std::max<Eigen::Index>(0, j - 1), b = std::min<Eigen::Index>(L - 1, j + 1);
-      basis(j, 1) = (mean(b) - mean(a)) / static_cast<double>(b - a);
-    }
+    basis.leftCols(2) = mean_and_slope(X);
     if (k > 0) {
       // The principal directions over time points: from the smaller of the two Gram matrices.
       Eigen::MatrixXd directions(L, k);
@@ -192,22 +263,25 @@ void remove_bcg(float* x, int64_t n, const std::vector<int64_t>& peaks, BcgMetho
       }
       basis.rightCols(k) = directions;
     }
-    // Least-squares fit of every epoch on the basis, both without their offset and linear trend:
-    // the EEG's slow drifts (and a DC offset) are no heartbeat artefact, and a basis that could
-    // take them would high-pass every channel at the heart rate.
-    Eigen::MatrixXd trend(L, 2);
-    for (Eigen::Index j = 0; j < L; ++j) {
-      trend(j, 0) = 1.0;
-      trend(j, 1) = static_cast<double>(j) / static_cast<double>(L);
-    }
-    const Eigen::HouseholderQR<Eigen::MatrixXd> tq(trend);
-    const Eigen::MatrixXd T = tq.householderQ() * Eigen::MatrixXd::Identity(L, 2);  // orthonormal
-    auto detrend = [&](const Eigen::MatrixXd& m) -> Eigen::MatrixXd { return m - T * (T.transpose() * m); };
+    // Least-squares fit of every epoch on the basis, both without offset and linear trend.
+    const Detrend detrend(L);
     const Eigen::MatrixXd flat = detrend(basis);
-    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(flat);
-    for (Eigen::Index q = 0; q < Q; ++q) {
-      const Eigen::VectorXd coef = qr.solve(detrend(X.row(q).transpose()));
-      fits.row(q) = (flat * coef).transpose();
+    if (latencies) {
+      Eigen::MatrixXd per_beat(L, k + 1);
+      if (k > 0) per_beat.rightCols(k) = flat.rightCols(k);
+      for (Eigen::Index q = 0; q < Q; ++q) {
+        const double d = (*latencies)[whole[static_cast<std::size_t>(q)]];
+        per_beat.col(0) = flat.col(0) - d * flat.col(1);
+        const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(per_beat);
+        const Eigen::VectorXd coef = qr.solve(detrend(X.row(q).transpose()));
+        fits.row(q) = (per_beat * coef).transpose();
+      }
+    } else {
+      const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(flat);
+      for (Eigen::Index q = 0; q < Q; ++q) {
+        const Eigen::VectorXd coef = qr.solve(detrend(X.row(q).transpose()));
+        fits.row(q) = (flat * coef).transpose();
+      }
     }
   } else {
     const Eigen::Index K = std::min<Eigen::Index>(beats, Q - 1);

@@ -462,12 +462,21 @@ CleanedRecording clean_impl(const Recording& header, const GroupReader& read_gro
     b.method = options.bcg_method;
     b.components = options.bcg_method == BcgMethod::obs ? options.bcg_components : 0;
     std::vector<double> rms_before(static_cast<std::size_t>(C), -1.0), rms_after(static_cast<std::size_t>(C), -1.0);
-    parallel_for(options.threads, C, [&](int64_t c) {
+    auto corrected = [&](int64_t c) {
       const auto type = out.channels[static_cast<std::size_t>(c)].type;
-      if (c == ecg || (type != ChannelType::eeg && type != ChannelType::eog)) return;
+      return c != ecg && (type == ChannelType::eeg || type == ChannelType::eog);
+    };
+    // The beats' latencies, common to all channels (the heart moves the whole head at once).
+    std::vector<const float*> all;
+    for (int64_t c = 0; c < C; ++c)
+      if (corrected(c)) all.push_back(out.channel_data(c));
+    const std::vector<double> latencies = clean_detail::bcg_latencies(all, n_out, peaks);
+    parallel_for(options.threads, C, [&](int64_t c) {
+      if (!corrected(c)) return;
       float* d = out.channel_data(c);
       rms_before[static_cast<std::size_t>(c)] = clean_detail::evoked_rms(d, n_out, peaks);
-      clean_detail::remove_bcg(d, n_out, peaks, options.bcg_method, options.bcg_components, options.bcg_template_beats);
+      clean_detail::remove_bcg(d, n_out, peaks, options.bcg_method, options.bcg_components, options.bcg_template_beats,
+                               &latencies);
       rms_after[static_cast<std::size_t>(c)] = clean_detail::evoked_rms(d, n_out, peaks);
     });
     auto rms_over = [](const std::vector<double>& v) {
