@@ -24,7 +24,8 @@ void register_clean(CLI::App& app) {
   cmd->footer(
       "Gradient: average artefact subtraction on the volume (or slice) trigger epochs, each aligned to a fraction of a\n"
       "sample, with the residual's principal components removed (FASTR-style). BCG: R peaks on the ECG, then the\n"
-      "heartbeat artefact of every EEG channel by OBS (mean + principal components) or AAS. Without triggers and\n"
+      "heartbeat artefact of every EEG channel: the mean heartbeat fitted per beat (amplitude; latency common to all\n"
+      "channels), optionally with principal components (OBS), or AAS. Without triggers and\n"
       "without a gradient artefact the recording is passed through (resampled) with a note.\n"
       "Example: neurobolt clean sub-01_task-rest_eeg.vhdr -o sub-01_clean.edf --report clean.json");
   cmd->add_option("INPUT", o->input, "Raw EEG recording (.edf .bdf .vhdr .set)")->required()->check(existing_file("INPUT"));
@@ -70,7 +71,7 @@ void register_clean(CLI::App& app) {
       ->check(between(2, 1000));
   cmd->add_option("--memory", o->memory_mb, "Samples held at the file's rate at once, MiB (channels are processed in groups)")
       ->capture_default_str()
-      ->check(between(1, 1 << 20));
+      ->check(between(1, 65536));
   add_standard_options(*cmd);
   cmd->callback([o, cmd] {
     apply_cpu_runtime(*cmd);
