@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "clean/common.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/signal.hpp"
 
@@ -22,9 +23,7 @@ std::vector<double> band(const std::vector<double>& x, double low, double high, 
 int64_t median_interval(const std::vector<int64_t>& peaks) {
   std::vector<int64_t> rr;
   for (std::size_t i = 1; i < peaks.size(); ++i) rr.push_back(peaks[i] - peaks[i - 1]);
-  if (rr.empty()) return 0;
-  std::nth_element(rr.begin(), rr.begin() + static_cast<std::ptrdiff_t>(rr.size() / 2), rr.end());
-  return rr[rr.size() / 2];
+  return clean_detail::upper_median(rr);
 }
 
 }  // namespace

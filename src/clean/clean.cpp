@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "clean/bcg.hpp"
+#include "clean/common.hpp"
 #include "clean/gradient.hpp"
+#include "io/reader_common.hpp"
 #include "neurobolt/clean.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/signal.hpp"
@@ -44,18 +46,11 @@ void validate(const CleanOptions& o) {
   check(o.max_memory_bytes >= (1LL << 20), "max_memory_bytes", "at least 1 MiB", std::to_string(o.max_memory_bytes));
 }
 
-// The median over channels of a per-channel figure.
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
+using clean_detail::upper_median;
 
+// Of type ECG, or named so (ECG/EKG anywhere in the name, as the readers type channels).
 bool is_ecg(const Channel& ch) {
-  if (ch.type == ChannelType::ecg) return true;
-  std::string u = ch.name;
-  for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return u.find("ECG") != std::string::npos || u.find("EKG") != std::string::npos;
+  return ch.type == ChannelType::ecg || io::channel_type_from_name(ch.name) == ChannelType::ecg;
 }
 
 // The RMS of the first difference: a few uV for EEG at kHz rates, hundreds for a gradient artefact.
@@ -245,7 +240,7 @@ CleanedRecording clean_impl(const Recording& header, const GroupReader& read_gro
         for (int64_t i = 0; i < n; ++i) peak = std::max(peak, static_cast<double>(std::fabs(rec.channel_data(c)[i])));
       }
       g.peak_before_uv = peak;
-      const double typical = median(diffs);
+      const double typical = upper_median(diffs);
       // EEG changes by a few uV from sample to sample; a gradient artefact by hundreds.
       const bool looks_scanned = typical > 50.0;
       if (options.gradient && !gradient_on) {
@@ -302,30 +297,29 @@ CleanedRecording clean_impl(const Recording& header, const GroupReader& read_gro
             report.notes.push_back("slice timing: no slice periodicity found in the volume artefact");
           }
         } else {
-          // Slice triggers: slices per volume from the periodic pauses, when there are any.
+          // Slice triggers: slices per volume and the volume period from the pauses, when there are.
+          const double pause = static_cast<double>(triggers.epoch_samples) + clean_detail::grid_tolerance(triggers.epoch_samples);
           int64_t run = 0;
           std::vector<int64_t> per_volume;
           for (std::size_t i = 0; i + 1 < triggers.samples.size(); ++i) {
             ++run;
-            if (static_cast<double>(triggers.samples[i + 1] - triggers.samples[i]) >
-                static_cast<double>(triggers.epoch_samples) + std::max(2.0, 0.001 * static_cast<double>(triggers.epoch_samples))) {
+            if (static_cast<double>(triggers.samples[i + 1] - triggers.samples[i]) > pause) {
               per_volume.push_back(run);
               run = 0;
             }
           }
           if (!per_volume.empty()) {
-            g.slices = static_cast<int64_t>(median(std::vector<double>(per_volume.begin(), per_volume.end())));
+            g.slices = upper_median(per_volume);
             // The volume period: slices + pause.
             std::vector<double> starts;
             starts.push_back(static_cast<double>(triggers.samples[0]));
             for (std::size_t i = 0; i + 1 < triggers.samples.size(); ++i)
-              if (static_cast<double>(triggers.samples[i + 1] - triggers.samples[i]) >
-                  static_cast<double>(triggers.epoch_samples) * 1.1) {
+              if (static_cast<double>(triggers.samples[i + 1] - triggers.samples[i]) > pause) {
                 starts.push_back(static_cast<double>(triggers.samples[i + 1]));
               }
             std::vector<double> tr;
             for (std::size_t i = 1; i < starts.size(); ++i) tr.push_back((starts[i] - starts[i - 1]) / fs);
-            if (!tr.empty()) g.repetition_time = median(tr);
+            if (!tr.empty()) g.repetition_time = upper_median(tr);
           }
         }
       }
@@ -370,10 +364,10 @@ CleanedRecording clean_impl(const Recording& header, const GroupReader& read_gro
   }
   if (gradient_on) {
     g.applied = true;
-    g.volume_harmonics_before = median(before_volume);
-    g.volume_harmonics_after = median(after_volume);
-    g.slice_harmonics_before = median(before_slice);
-    g.slice_harmonics_after = median(after_slice);
+    g.volume_harmonics_before = upper_median(before_volume);
+    g.volume_harmonics_after = upper_median(after_volume);
+    g.slice_harmonics_before = upper_median(before_slice);
+    g.slice_harmonics_after = upper_median(after_slice);
     std::string slices = "slice timing unknown";
     if (g.slices > 0) {
       slices = fmt::format("{} slices per volume{}, slice period {:.2f} ms", g.slices, g.slices_inferred ? " (inferred)" : "",
@@ -448,7 +442,7 @@ CleanedRecording clean_impl(const Recording& header, const GroupReader& read_gro
     b.beats_fixed = fixed;
     std::vector<double> rr;
     for (std::size_t i = 1; i < peaks.size(); ++i) rr.push_back(static_cast<double>(peaks[i] - peaks[i - 1]) / out_rate);
-    const double med_rr = median(rr);
+    const double med_rr = upper_median(rr);
     b.heart_rate_bpm = 60.0 / med_rr;
     double m = 0, ss = 0;
     for (double v : rr) m += v;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "clean/common.hpp"
 #include "core/atomic_file.hpp"
 #include "neurobolt/clean.hpp"
 #include "neurobolt/edf_writer.hpp"
@@ -15,12 +16,6 @@
 
 namespace neurobolt {
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
 
 // NaN (no figure) as JSON null.
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
@@ -94,9 +89,9 @@ CleanComparison compare_to_truth(const CleanedRecording& cleaned, const std::str
   if (cmp.channels.empty()) {
     throw ConfigError(fmt::format("'{}': no EEG channel in common with the cleaned recording", truth_path));
   }
-  cmp.median_r = median(rs);
+  cmp.median_r = clean_detail::upper_median(rs);
   cmp.min_r = *std::min_element(rs.begin(), rs.end());
-  cmp.median_residual_ratio = median(ratios);
+  cmp.median_residual_ratio = clean_detail::upper_median(ratios);
   return cmp;
 }
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <unsupported/Eigen/FFT>
 
+#include "clean/common.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::clean_detail {
@@ -67,7 +68,7 @@ int64_t fft_size(int64_t n) {
 EpochLayout make_layout(const std::vector<int64_t>& triggers, int64_t median_interval, int64_t num_samples) {
   EpochLayout L;
   L.num_samples = num_samples;
-  const double tol = std::max(2.0, 0.001 * static_cast<double>(median_interval));
+  const double tol = grid_tolerance(median_interval);
   int64_t span = median_interval;
   for (std::size_t i = 0; i + 1 < triggers.size(); ++i) {
     const int64_t d = triggers[i + 1] - triggers[i];

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "clean/common.hpp"
 #include "neurobolt/clean.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
@@ -41,11 +42,6 @@ namespace {
 bool matches(const std::string& wanted, const Annotation& a) {
   if (wanted == "s") return a.type == "Scanner" && trigger_label_matches("s", a.label);
   return trigger_label_matches(wanted, a.label);
-}
-
-int64_t median_of(std::vector<int64_t> v) {
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
 }
 
 std::string at_seconds(int64_t sample, double rate) { return fmt::format("{:.3f} s", static_cast<double>(sample) / rate); }
@@ -100,7 +96,7 @@ ScannerTriggers find_scanner_triggers(const Recording& header, const CleanOption
   }
   std::vector<int64_t> d(t.size() - 1);
   for (std::size_t i = 0; i + 1 < t.size(); ++i) d[i] = t[i + 1] - t[i];
-  const int64_t m = median_of(d);
+  const int64_t m = clean_detail::upper_median(d);
   // Closer than a tenth of the usual interval: the same event marked twice.
   std::vector<int64_t> kept{t[0]};
   for (std::size_t i = 1; i < t.size(); ++i) {
@@ -119,7 +115,7 @@ ScannerTriggers find_scanner_triggers(const Recording& header, const CleanOption
   }
   // The scanner's grid: every interval is the median one, give or take the clock drift and the
   // marker's rounding to a sample.
-  const double tol = std::max(2.0, 0.001 * static_cast<double>(m));
+  const double tol = clean_detail::grid_tolerance(m);
   int64_t long_intervals = 0;
   for (std::size_t i = 0; i + 1 < t.size(); ++i)
     if (static_cast<double>(t[i + 1] - t[i]) > static_cast<double>(m) + tol) ++long_intervals;
