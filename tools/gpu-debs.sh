@@ -11,7 +11,7 @@ packages=(
   libhdf5-dev libhdf5-103-1 libsz2 libaec0 libcurl3-gnutls
   libfmt-dev libfmt9 libeigen3-dev catch2 libcli11-dev nlohmann-json3-dev
   libedf-dev libedf1 libnifti2-dev libnifti2-2 libznz3 libmatio-dev libmatio11
-  libssl-dev zlib1g-dev
+  libssl-dev zlib1g-dev libzip-dev libzip4
 )
 apt-get download "${packages[@]}"
 ls -la "$out"

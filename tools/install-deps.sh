@@ -21,7 +21,7 @@ packages=(
   build-essential cmake pkg-config git
   libtorch-dev libopenblas0-pthread libgloo-dev  # Gloo headers: c10d process groups (distributed training)
   libeigen3-dev libhdf5-dev hdf5-tools libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
-  libedf-dev libnifti2-dev libmatio-dev zlib1g-dev libjemalloc-dev libssl-dev
+  libedf-dev libnifti2-dev libmatio-dev libzip-dev zlib1g-dev libjemalloc-dev libssl-dev
   clang libclang-rt-14-dev
   chromium  # headless browser: tests/cli/test_report_browser.sh loads the HTML report
 )

@@ -6,8 +6,10 @@
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/plural.hpp"
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::pickle {
@@ -146,20 +148,20 @@ bool hash_key(const Value* v, std::string& out, int depth) {
 
 const std::unordered_map<std::string, TypeEntry>& storage_types() {
   static const std::unordered_map<std::string, TypeEntry> table = {
-      {"DoubleStorage", {c10::ScalarType::Double, 8}},
-      {"FloatStorage", {c10::ScalarType::Float, 4}},
-      {"HalfStorage", {c10::ScalarType::Half, 2}},
-      {"BFloat16Storage", {c10::ScalarType::BFloat16, 2}},
-      {"LongStorage", {c10::ScalarType::Long, 8}},
-      {"IntStorage", {c10::ScalarType::Int, 4}},
-      {"ShortStorage", {c10::ScalarType::Short, 2}},
-      {"CharStorage", {c10::ScalarType::Char, 1}},
-      {"ByteStorage", {c10::ScalarType::Byte, 1}},
-      {"BoolStorage", {c10::ScalarType::Bool, 1}},
-      {"ComplexFloatStorage", {c10::ScalarType::ComplexFloat, 8}},
-      {"ComplexDoubleStorage", {c10::ScalarType::ComplexDouble, 16}},
-      {"UntypedStorage", {c10::ScalarType::Byte, 1}},
-      {"_UntypedStorage", {c10::ScalarType::Byte, 1}},
+      {"DoubleStorage", {DType::float64, 8}},
+      {"FloatStorage", {DType::float32, 4}},
+      {"HalfStorage", {DType::float16, 2}},
+      {"BFloat16Storage", {DType::bfloat16, 2}},
+      {"LongStorage", {DType::int64, 8}},
+      {"IntStorage", {DType::int32, 4}},
+      {"ShortStorage", {DType::int16, 2}},
+      {"CharStorage", {DType::int8, 1}},
+      {"ByteStorage", {DType::uint8, 1}},
+      {"BoolStorage", {DType::boolean, 1}},
+      {"ComplexFloatStorage", {DType::complex64, 8}},
+      {"ComplexDoubleStorage", {DType::complex128, 16}},
+      {"UntypedStorage", {DType::uint8, 1}},
+      {"_UntypedStorage", {DType::uint8, 1}},
       // Quantized storages: known sizes (so a legacy file can be walked past them), no dtype.
       {"QUInt8Storage", {std::nullopt, 1}},
       {"QInt8Storage", {std::nullopt, 1}},
@@ -172,26 +174,26 @@ const std::unordered_map<std::string, TypeEntry>& storage_types() {
 
 const std::unordered_map<std::string, TypeEntry>& dtype_names() {
   static const std::unordered_map<std::string, TypeEntry> table = {
-      {"float32", {c10::ScalarType::Float, 4}},
-      {"float", {c10::ScalarType::Float, 4}},
-      {"float64", {c10::ScalarType::Double, 8}},
-      {"double", {c10::ScalarType::Double, 8}},
-      {"float16", {c10::ScalarType::Half, 2}},
-      {"half", {c10::ScalarType::Half, 2}},
-      {"bfloat16", {c10::ScalarType::BFloat16, 2}},
-      {"int64", {c10::ScalarType::Long, 8}},
-      {"long", {c10::ScalarType::Long, 8}},
-      {"int32", {c10::ScalarType::Int, 4}},
-      {"int", {c10::ScalarType::Int, 4}},
-      {"int16", {c10::ScalarType::Short, 2}},
-      {"short", {c10::ScalarType::Short, 2}},
-      {"int8", {c10::ScalarType::Char, 1}},
-      {"uint8", {c10::ScalarType::Byte, 1}},
-      {"bool", {c10::ScalarType::Bool, 1}},
-      {"complex64", {c10::ScalarType::ComplexFloat, 8}},
-      {"cfloat", {c10::ScalarType::ComplexFloat, 8}},
-      {"complex128", {c10::ScalarType::ComplexDouble, 16}},
-      {"cdouble", {c10::ScalarType::ComplexDouble, 16}},
+      {"float32", {DType::float32, 4}},
+      {"float", {DType::float32, 4}},
+      {"float64", {DType::float64, 8}},
+      {"double", {DType::float64, 8}},
+      {"float16", {DType::float16, 2}},
+      {"half", {DType::float16, 2}},
+      {"bfloat16", {DType::bfloat16, 2}},
+      {"int64", {DType::int64, 8}},
+      {"long", {DType::int64, 8}},
+      {"int32", {DType::int32, 4}},
+      {"int", {DType::int32, 4}},
+      {"int16", {DType::int16, 2}},
+      {"short", {DType::int16, 2}},
+      {"int8", {DType::int8, 1}},
+      {"uint8", {DType::uint8, 1}},
+      {"bool", {DType::boolean, 1}},
+      {"complex64", {DType::complex64, 8}},
+      {"cfloat", {DType::complex64, 8}},
+      {"complex128", {DType::complex128, 16}},
+      {"cdouble", {DType::complex128, 16}},
       // dtypes of newer torch versions (or without a LibTorch 1.13 counterpart).
       {"complex32", {std::nullopt, 4}},
       {"chalf", {std::nullopt, 4}},
@@ -237,6 +239,43 @@ std::optional<std::string> utf8_to_latin1(const std::string& text) {
     }
   }
   return out;
+}
+
+// The globals a checkpoint's pickle may name. This reader never calls anything: a global only
+// becomes a value (a container, a tensor, a dtype) or an opaque record of its name and arguments.
+// Even so, a pickle that names anything else (os.system, builtins.eval, a class of the training
+// script) is refused, as torch.load(weights_only=True) refuses it: such a file is either not a
+// plain checkpoint or was crafted to run code in Python.
+bool allowed_global(const std::string& dotted) {
+  static const std::unordered_set<std::string> names = {
+      // Python containers and scalars.
+      "builtins.dict", "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset",
+      "builtins.bytes", "builtins.bytearray", "builtins.int", "builtins.float", "builtins.complex",
+      "builtins.bool", "builtins.str", "builtins.slice", "builtins.range", "builtins.object",
+      "collections.OrderedDict", "collections.defaultdict", "collections.Counter", "collections.deque",
+      "_codecs.encode", "copyreg._reconstructor",
+      // Data classes training scripts put next to the weights.
+      "argparse.Namespace", "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePath",
+      "pathlib.PurePosixPath", "pathlib.PureWindowsPath", "datetime.datetime", "datetime.date", "datetime.time",
+      "datetime.timedelta", "datetime.timezone",
+      "numpy.dtype", "numpy.ndarray", "numpy.core.multiarray.scalar", "numpy.core.multiarray._reconstruct",
+      "numpy._core.multiarray.scalar", "numpy._core.multiarray._reconstruct",
+      // Tensors and their parts.
+      "torch.Size", "torch.device", "torch.Tensor", "torch.nn.parameter.Parameter",
+      "torch.nn.parameter.Buffer", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+      "torch._utils._rebuild_tensor_v3", "torch._utils._rebuild_parameter",
+      "torch._utils._rebuild_parameter_with_state", "torch._utils._rebuild_qtensor",
+      "torch._utils._rebuild_sparse_tensor", "torch._utils._rebuild_meta_tensor_no_storage",
+      "torch._utils._rebuild_wrapper_subclass", "torch._utils._rebuild_device_tensor_from_numpy",
+      "torch._utils._rebuild_nested_tensor", "torch._tensor._rebuild_from_type_v2",
+      "torch.storage.TypedStorage", "torch.storage.UntypedStorage", "torch.storage._load_from_bytes",
+      "torch.strided", "torch.sparse_coo", "torch.sparse_csr", "torch.contiguous_format",
+      "torch.channels_last", "torch.channels_last_3d", "torch.preserve_format", "torch.per_tensor_affine",
+      "torch.per_channel_affine", "torch.per_tensor_symmetric", "torch.per_channel_symmetric",
+  };
+  if (names.count(dotted) != 0) return true;
+  if (dotted.rfind("numpy.dtypes.", 0) == 0) return true;  // numpy 2's dtype classes (Float32DType ...)
+  return storage_type(dotted).has_value() || dtype_global(dotted).has_value();
 }
 
 class Machine {
@@ -308,7 +347,19 @@ class Machine {
   }
 
   std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
-  void push(Value* v) { stack_.push_back(v); }
+  void push(Value* v) {
+    if (stack_.size() >= kMaxStack) fail(fmt::format("the stack grows past {} entries", kMaxStack));
+    stack_.push_back(v);
+  }
+  void memo_put(uint64_t key, Value* v) {
+    if (memo_.size() >= kMaxMemo && memo_.count(key) == 0) fail(fmt::format("the memo grows past {} entries", kMaxMemo));
+    memo_[key] = v;
+  }
+  // Container items: every APPEND(S)/SETITEM(S) counts, so that reused containers stay bounded too.
+  void count_items(std::size_t n) {
+    items_ += n;
+    if (items_ > kMaxItems) fail(fmt::format("containers hold more than {} items", kMaxItems));
+  }
   Value* pop() {
     if (stack_.size() <= floor()) fail("stack underflow");
     Value* v = stack_.back();
@@ -351,7 +402,15 @@ class Machine {
   }
   Value* make_long(const uint8_t* p, std::size_t n);
   Value* make_global(const std::string& module, const std::string& name) {
-    return make_str(normalize_module(module) + "." + name, Kind::global);
+    std::string dotted = normalize_module(module) + "." + name;
+    if (!allowed_global(dotted)) {
+      throw FormatError(fmt::format(
+          "refused: the pickle names the global '{}' (opcode {} at offset {}), which is not on the list of data "
+          "classes a checkpoint may hold; nothing in the file was run (this reader executes no code). If it is "
+          "your own checkpoint, save the weights alone: torch.save(model.state_dict(), PATH)",
+          io::printable(dotted, 120), opcode_name(op_), op_pos_));
+    }
+    return make_str(std::move(dotted), Kind::global);
   }
 
   void set_items(Value* target, const std::vector<Value*>& kv);
@@ -370,6 +429,7 @@ class Machine {
   std::vector<Value*> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<uint64_t, Value*> memo_;
+  std::size_t items_ = 0;
 };
 
 Value* Machine::make_long(const uint8_t* p, std::size_t n) {
@@ -398,6 +458,7 @@ void Machine::set_items(Value* target, const std::vector<Value*>& kv) {
     fail(fmt::format("cannot set items on a {}", type_name(target)));
   }
   if (kv.size() % 2 != 0) fail("odd number of values for key/value pairs");
+  count_items(kv.size() / 2);
   for (std::size_t k = 0; k < kv.size(); k += 2) dict_set(target, kv[k], kv[k + 1]);
 }
 
@@ -405,6 +466,7 @@ void Machine::append_items(Value* target, const std::vector<Value*>& items) {
   if (target->kind != Kind::list && target->kind != Kind::object && target->kind != Kind::set) {
     fail(fmt::format("cannot append to a {}", type_name(target)));
   }
+  count_items(items.size());
   target->items.insert(target->items.end(), items.begin(), items.end());
 }
 
@@ -756,13 +818,13 @@ Value* Machine::run() {
         break;
       }
 
-      case op::BINPUT: memo_[read_le(1)] = top(); break;
-      case op::LONG_BINPUT: memo_[read_le(4)] = top(); break;
-      case op::PUT: memo_[static_cast<uint64_t>(parse_decimal(read_line()))] = top(); break;
+      case op::BINPUT: memo_put(read_le(1), top()); break;
+      case op::LONG_BINPUT: memo_put(read_le(4), top()); break;
+      case op::PUT: memo_put(static_cast<uint64_t>(parse_decimal(read_line())), top()); break;
       case op::MEMOIZE: {
         Value* v = top();
         uint64_t key = memo_.size();
-        memo_[key] = v;
+        memo_put(key, v);
         break;
       }
       case op::BINGET: push(memo_get(read_le(1))); break;
@@ -849,7 +911,50 @@ Value* Machine::run() {
 
 }  // namespace
 
-Value* Context::make(Kind kind) { return &values_.emplace_back(kind); }
+Value* Context::make(Kind kind) {
+  if (values_.size() >= kMaxValues) {
+    throw FormatError(fmt::format("the pickle builds more than {} objects; a checkpoint's pickle holds far fewer "
+                                  "(its tensors' data are stored apart)",
+                                  kMaxValues));
+  }
+  return &values_.emplace_back(kind);
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::float32: return "float32";
+    case DType::float64: return "float64";
+    case DType::float16: return "float16";
+    case DType::bfloat16: return "bfloat16";
+    case DType::int64: return "int64";
+    case DType::int32: return "int32";
+    case DType::int16: return "int16";
+    case DType::int8: return "int8";
+    case DType::uint8: return "uint8";
+    case DType::boolean: return "bool";
+    case DType::complex64: return "complex64";
+    case DType::complex128: return "complex128";
+  }
+  return "?";
+}
+
+int64_t element_size(DType dtype) {
+  switch (dtype) {
+    case DType::float64:
+    case DType::int64:
+    case DType::complex64: return 8;
+    case DType::float32:
+    case DType::int32: return 4;
+    case DType::float16:
+    case DType::bfloat16:
+    case DType::int16: return 2;
+    case DType::int8:
+    case DType::uint8:
+    case DType::boolean: return 1;
+    case DType::complex128: return 16;
+  }
+  return 1;
+}
 
 Value* unpickle(Context& context, const uint8_t* data, std::size_t size, std::size_t& pos) {
   if (pos > size) throw FormatError(fmt::format("pickle starts at offset {}, past the end ({})", pos, size));

@@ -7,8 +7,6 @@
 // opaque `object` that records its dotted class name, constructor arguments and BUILD state.
 // Tensors are not read here: a tensor value records its storage, offset, sizes and strides, and
 // the caller reads only the storages it needs.
-#include <c10/core/ScalarType.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -21,6 +19,14 @@
 #include <vector>
 
 namespace neurobolt::pickle {
+
+// The element types a checkpoint's tensors may have and this reader returns (torch-free; the
+// LibTorch side maps them onto c10::ScalarType).
+enum class DType { float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, boolean, complex64, complex128 };
+
+// "float32", "int64", ... as torch names them (without "torch.").
+const char* dtype_name(DType dtype);
+int64_t element_size(DType dtype);
 
 enum class Kind {
   none,
@@ -45,7 +51,7 @@ struct Value;
 struct StorageInfo {
   std::string key;        // archive key ("0" for data/0) or legacy root key
   std::string type_name;  // e.g. "torch.FloatStorage"
-  std::optional<c10::ScalarType> dtype;  // nullopt: a storage type this reader does not support
+  std::optional<DType> dtype;  // nullopt: a storage type this reader does not support
   int64_t element_size = 1;
   int64_t numel = 0;        // declared element count
   int64_t view_offset = 0;  // legacy storage views: offset into the root storage, in elements
@@ -58,7 +64,7 @@ struct TensorInfo {
   int64_t offset = 0;  // in elements of `dtype`
   std::vector<int64_t> sizes;
   std::vector<int64_t> strides;
-  std::optional<c10::ScalarType> dtype;  // nullopt: unsupported (dtype_name says which)
+  std::optional<DType> dtype;  // nullopt: unsupported (dtype_name says which)
   std::string dtype_name;
   bool parameter = false;
   std::string invalid;  // non-empty: the rebuild call was malformed, and how
@@ -81,6 +87,13 @@ struct Value {
 };
 
 // Owns every value of one file's pickles, and the storages they reference by key.
+// Bounds on what one file's pickles may build (a crafted pickle of a few MB could otherwise
+// build tens of GB of objects); real checkpoints stay orders of magnitude below them.
+constexpr std::size_t kMaxValues = 2'000'000;
+constexpr std::size_t kMaxStack = 8'000'000;
+constexpr std::size_t kMaxMemo = 2'000'000;
+constexpr std::size_t kMaxItems = 16'000'000;
+
 class Context {
  public:
   Value* make(Kind kind);
@@ -113,7 +126,7 @@ Value* dict_get(const Value* dict, const std::string& key);
 // Storage type ("torch.FloatStorage", "torch.cuda.HalfStorage", "torch.UntypedStorage") and
 // dtype ("torch.float32", "torch.half") names.
 struct TypeEntry {
-  std::optional<c10::ScalarType> dtype;
+  std::optional<DType> dtype;
   int64_t element_size;
 };
 std::optional<TypeEntry> storage_type(const std::string& dotted_name);
