@@ -27,6 +27,16 @@ struct PhaseResult {
   double mean_s = 0, min_s = 0, max_s = 0;  // seconds per batch
   long long peak_rss_bytes = 0;             // peak resident memory during the phase
   long long peak_device_bytes = -1;         // peak CUDA memory allocated by torch (-1: not on CUDA)
+  double minor_faults_per_batch = 0;        // page faults (getrusage) per timed batch: 0 in a steady state
+};
+
+// The machine's own matrix-multiply speed, measured in the same process with the same threads:
+// a square 1024 x 1024 product and the model's largest GEMM (the temporal MLP's first layer at
+// this batch). The ratio of the model's achieved GFLOP/s to them shows how close to the
+// arithmetic limit the model runs.
+struct MatmulFigure {
+  std::string shape;  // "1024x1024x1024" (m x k x n)
+  double gflops = 0;
 };
 
 struct ModelBenchResult {
@@ -39,7 +49,10 @@ struct ModelBenchResult {
   int64_t parameters = 0;
   PhaseResult inference;  // forward in eval mode without autograd
   PhaseResult training;   // forward + MSE backward + AdamW step
+  double forward_gflop_per_window = 0;  // forward_flops(config).total() / 1e9
+  std::vector<MatmulFigure> matmul;     // the machine's matmul GFLOP/s (CPU runs)
   double inference_windows_per_s() const { return inference.ran ? batch / inference.mean_s : 0.0; }
+  double inference_gflops() const { return inference_windows_per_s() * forward_gflop_per_window; }
 };
 
 ModelBenchResult run_model_bench(const ModelBenchOptions& options);

@@ -78,6 +78,15 @@ struct ModelConfig {
   bool operator!=(const ModelConfig& other) const { return !(*this == other); }
 };
 
+// FLOPs of one forward pass over one window, counting 2 per multiply-accumulate of every matrix
+// product (linear layers, attention, the temporal convolutions, the spectral projections); the
+// element-wise work (norms, softmax, GELU, FFT) is left out. neurobolt-base: 9.9 GFLOP.
+struct ForwardFlops {
+  double temporal = 0, spectral = 0, head = 0;
+  double total() const { return temporal + spectral + head; }
+};
+ForwardFlops forward_flops(const ModelConfig& config);
+
 // Built-in configurations: "neurobolt-base" (the paper's) and "neurobolt-tiny" (tests, demos).
 // The same JSON ships in models/. Throws ConfigError for an unknown name.
 ModelConfig builtin_config(const std::string& name);

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -30,6 +32,27 @@ PhaseResult summarize(const std::vector<double>& seconds, long long peak) {
   return r;
 }
 
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+// GFLOP/s of C = A B for A [m, k], B [k, n], best of several after a warm-up.
+double matmul_gflops(int64_t m, int64_t k, int64_t n) {
+  auto a = torch::randn({m, k});
+  auto b = torch::randn({k, n});
+  auto c = torch::empty({m, n});
+  torch::mm_out(c, a, b);
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = Clock::now();
+    torch::mm_out(c, a, b);
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return 2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) / best / 1e9;
+}
+
 double gib(long long bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
 }  // namespace
@@ -49,6 +72,15 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
   result.device = device.str();
   result.precision = runtime.precision;
   result.parameters = count_parameters(*model).total();
+  result.forward_gflop_per_window = forward_flops(options.config).total() / 1e9;
+  if (!device.is_cuda()) {
+    result.matmul.push_back({"1024x1024x1024", matmul_gflops(1024, 1024, 1024)});
+    const int64_t tokens = options.config.num_channels() * options.config.num_patches() + 1;
+    const int64_t d = options.config.embed_dim;
+    const auto hidden = static_cast<int64_t>(static_cast<double>(d) * options.config.temporal.mlp_ratio);
+    result.matmul.push_back({fmt::format("{}x{}x{}", options.batch * tokens, d, hidden),
+                             matmul_gflops(options.batch * tokens, d, hidden)});
+  }
   const int cuda_index = device.is_cuda() && device.has_index() ? device.index() : 0;
 
   // EEG-like input scale: tens of microvolts.
@@ -67,6 +99,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     reset_peak_rss();
     if (device.is_cuda()) detail::cuda_reset_peak(cuda_index);
     std::vector<double> times;
+    const long faults_before = minor_faults();
     for (int i = 0; i < options.iterations; ++i) {
       auto start = Clock::now();
       model->forward(input);
@@ -76,6 +109,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
                        options.batch / times.back()));
     }
     result.inference = summarize(times, peak_rss_bytes());
+    result.inference.minor_faults_per_batch =
+        static_cast<double>(minor_faults() - faults_before) / static_cast<double>(options.iterations);
     if (device.is_cuda()) result.inference.peak_device_bytes = detail::cuda_peak_allocated_bytes(cuda_index);
   }
 
@@ -93,6 +128,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     reset_peak_rss();
     if (device.is_cuda()) detail::cuda_reset_peak(cuda_index);
     std::vector<double> times;
+    const long faults_before = minor_faults();
     for (int i = 0; i < options.iterations; ++i) {
       auto start = Clock::now();
       step();
@@ -101,6 +137,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
       note(fmt::format("training step {}/{}: {:.3f} s", i + 1, options.iterations, times.back()));
     }
     result.training = summarize(times, peak_rss_bytes());
+    result.training.minor_faults_per_batch =
+        static_cast<double>(minor_faults() - faults_before) / static_cast<double>(options.iterations);
     if (device.is_cuda()) result.training.peak_device_bytes = detail::cuda_peak_allocated_bytes(cuda_index);
   }
   return result;
@@ -113,14 +151,22 @@ std::string format_bench(const ModelBenchResult& r) {
     out += fmt::format("inference  {:.2f} windows/s  ({:.3f} s/batch, min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
                        r.inference_windows_per_s(), r.inference.mean_s, r.inference.min_s, r.inference.max_s,
                        gib(r.inference.peak_rss_bytes));
+    out += fmt::format("           {:.1f} GFLOP/s ({:.2f} GFLOP per window), {:.0f} page faults per batch\n",
+                       r.inference_gflops(), r.forward_gflop_per_window, r.inference.minor_faults_per_batch);
     if (r.inference.peak_device_bytes >= 0)
       out += fmt::format("           peak GPU memory {:.2f} GiB\n", gib(r.inference.peak_device_bytes));
   }
   if (r.training.ran) {
     out += fmt::format("training   {:.3f} s/step (forward + MSE backward + AdamW; min {:.3f}, max {:.3f})  peak RSS {:.2f} GiB\n",
                        r.training.mean_s, r.training.min_s, r.training.max_s, gib(r.training.peak_rss_bytes));
-    out += fmt::format("           {:.2f} windows/s", static_cast<double>(r.batch) / r.training.mean_s);
+    out += fmt::format("           {:.2f} windows/s, {:.0f} page faults per step", static_cast<double>(r.batch) / r.training.mean_s,
+                       r.training.minor_faults_per_batch);
     if (r.training.peak_device_bytes >= 0) out += fmt::format("  peak GPU memory {:.2f} GiB", gib(r.training.peak_device_bytes));
+    out += "\n";
+  }
+  for (const MatmulFigure& m : r.matmul) {
+    out += fmt::format("matmul     {:.1f} GFLOP/s ({}, same threads)", m.gflops, m.shape);
+    if (r.inference.ran && m.gflops > 0) out += fmt::format(": inference reaches {:.0f}%", 100.0 * r.inference_gflops() / m.gflops);
     out += "\n";
   }
   return out;

@@ -136,3 +136,19 @@ TEST_CASE("a model file that is HDF5 or binary is named as such, not as broken J
   std::ofstream(bin, std::ios::binary) << std::string("PK\3\4\0\0", 6);
   CHECK_THROWS_WITH(ModelConfig::from_file(bin), Catch::Contains("a binary file; expected a neurobolt checkpoint"));
 }
+
+TEST_CASE("forward FLOPs per window follow the architecture", "[config]") {
+  const auto base = forward_flops(builtin_config("neurobolt-base"));
+  // Temporal: 26 x 16 patches through the convolutions (25 positions, 8 channels), then 12 blocks
+  // over 417 tokens of width 200 (qkv + proj + MLP 200-800-200, and the two attention products).
+  const double tokens = 26 * 16 + 1;
+  const double blocks = 12 * (2 * tokens * 200 * (4 * 200 + 2 * 800) + 4 * tokens * tokens * 200);
+  CHECK(base.temporal == Approx(26 * 16 * 2 * 25 * (8 * 15 + 2 * 8 * 8 * 3) + blocks));
+  CHECK(base.head == Approx(2 * 200));
+  CHECK(base.total() == Approx(9.832e9).epsilon(1e-3));
+  // Twice the channels: twice the linear work, four times the temporal attention products.
+  auto wide = builtin_config("neurobolt-base");
+  wide.channels.clear();
+  for (int k = 0; k < 52; ++k) wide.channels.push_back(fmt::format("E{}", k));
+  CHECK(forward_flops(wide).spectral == Approx(2 * base.spectral));
+}
