@@ -47,6 +47,7 @@
 
 #include "neurobolt/bids.hpp"
 #include "neurobolt/clean.hpp"
+#include "neurobolt/recording.hpp"
 #include "neurobolt/hash.hpp"  // sha256_file, used for the checkpoint identity in sidecars
 
 namespace neurobolt {
@@ -116,9 +117,7 @@ struct InferCallbacks {
   std::function<void(const InferRunReport&)> run_done;
 };
 
-// The EEG recordings of `inputs` (BIDS roots, folders searched recursively, or EEG files), sorted
-// by output name: what the shards split. IoError for a missing input; ConfigError when two inputs
-// would write the same output.
+// One EEG recording to predict, with what its BIDS sidecars say.
 struct InferInput {
   std::string eeg_path;
   std::string output_stem;  // relative to the output folder, without "_desc-neurobolt_timeseries.tsv"
@@ -127,6 +126,24 @@ struct InferInput {
   std::string events_path;
   std::vector<BidsEvent> events;
 };
+
+// The times (s from the recording's start) `infer` predicts at for one input, each the end of a
+// window: the volume onsets from its triggers (onsets_from_triggers: dummy scans dropped, gaps
+// filled at the TR), else a --tr grid, or a --stride grid. ConfigError when there is neither a
+// trigger nor --tr.
+struct VolumeGrid {
+  std::string kind;  // "triggers", "tr", "stride"
+  std::vector<double> times;
+  double spacing = 0.0;
+  std::string source;
+  std::vector<std::string> warnings;
+};
+VolumeGrid infer_volume_grid(const Recording& header, const InferInput& in, const InferOptions& o,
+                             double window_seconds);
+
+// The EEG recordings of `inputs` (BIDS roots, folders searched recursively, or EEG files), sorted
+// by output name: what the shards split. IoError for a missing input; ConfigError when two inputs
+// would write the same output.
 // `subjects` (labels, with or without "sub-"; empty: all) keeps the BIDS-named recordings of those
 // subjects.
 std::vector<InferInput> collect_infer_inputs(const std::vector<std::string>& inputs,

@@ -126,6 +126,40 @@ class EegStream {
   std::unique_ptr<Impl> impl_;
 };
 
+// The same preprocessing for samples that arrive as they are recorded (real-time use): push the
+// recording's samples in chunks of any size, at the recording's rate and in its channel order;
+// each output sample is computed as soon as every input it depends on has arrived, and equals
+// the same sample of EegStream/preprocess_eeg on the whole recording bit for bit (the resampler
+// is the same; finish() pads the end as the offline path does). The zero-phase filters need the
+// future and are refused (ConfigError); so is non-finite input (FormatError).
+class EegStreamPreprocessor {
+ public:
+  // `header`: the recording's channels and rate (its data unused); `history`: output samples kept
+  // for read() (at least one model window).
+  EegStreamPreprocessor(const Recording& header, const EegChannelPlan& plan, const EegPreprocessOptions& options,
+                        int64_t history);
+  ~EegStreamPreprocessor();
+  EegStreamPreprocessor(const EegStreamPreprocessor&) = delete;
+  EegStreamPreprocessor& operator=(const EegStreamPreprocessor&) = delete;
+
+  // Appends `count` samples of every recording channel: data[c * count + s], c in header order.
+  void push(const float* data, int64_t count);
+  // The end of the recording: the last outputs, computed with the offline path's zero padding.
+  void finish();
+  int64_t received() const;   // input samples pushed so far
+  int64_t available() const;  // output samples computed so far
+  int64_t oldest() const;     // the first output sample still held
+  double sample_rate() const; // the output rate
+  const PreprocessReport& report() const;
+  // Output samples [first, first + count), held (oldest() <= first, first + count <= available()),
+  // of every output channel: out[c * count + s].
+  void read(int64_t first, int64_t count, float* out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // The recording's EEG channels that have a standard 10-05 position (types as in step 1), in
 // canonical spelling and recording order, each once: what a model trained on this data can use.
 std::vector<std::string> standard_eeg_channels(const Recording& header,

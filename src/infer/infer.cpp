@@ -16,6 +16,7 @@
 #include <set>
 
 #include "core/atomic_file.hpp"
+#include "infer/checkpoint_preprocessing.hpp"
 #include "neurobolt/dataset.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/nifti.hpp"
@@ -74,12 +75,7 @@ std::string format_value(float v) { return std::isfinite(v) ? fmt::format("{:.6g
 
 void write_text_atomic(const fs::path& path, const std::string& text) {
   detail::AtomicOutput out(path, /*force=*/true);
-  {
-    std::ofstream f(out.temp_path(), std::ios::binary);
-    f << text;
-    f.flush();
-    if (!f) throw IoError(fmt::format("cannot write '{}' (disk full?)", path.string()));
-  }
+  out.write_all(text);
   out.commit();
 }
 
@@ -105,14 +101,6 @@ struct ModelContext {
   std::vector<std::string> notes;
 };
 
-struct Grid {
-  std::string kind;  // "triggers", "tr", "stride"
-  std::vector<double> times;
-  double spacing = 0.0;
-  std::string source;
-  std::vector<std::string> warnings;
-};
-
 double median_interval(std::vector<double> times) {
   std::sort(times.begin(), times.end());
   std::vector<double> intervals;
@@ -123,8 +111,40 @@ double median_interval(std::vector<double> times) {
   return intervals[intervals.size() / 2];
 }
 
-Grid make_grid(const Recording& header, const InferInput& in, const InferOptions& o, double window_seconds) {
-  Grid grid;
+}  // namespace
+
+namespace infer_detail {
+
+EegPreprocessOptions checkpoint_preprocessing(const Predictor& predictor, const std::string& missing_channels,
+                                              bool* demean) {
+  const json metadata = parse_object(predictor.metadata_json());
+  const json dataset = metadata.value("dataset", json::object());
+  const json parameters = dataset.value("parameters", json::object());
+  EegPreprocessOptions p;
+  p.channels = predictor.channels();
+  p.sample_rate = predictor.sample_rate();
+  p.highpass_hz = optional_number(parameters, "eeg_highpass_hz");
+  p.highpass_order = parameters.value("eeg_highpass_order", 4);
+  p.notch_hz = optional_number(parameters, "notch_hz");
+  p.notch_quality = parameters.value("notch_quality", 30.0);
+  if (demean != nullptr) *demean = parameters.value("demean_windows", true);
+  std::string policy = missing_channels;
+  if (policy.empty()) {
+    if (parameters.contains("missing_channels") && parameters["missing_channels"].is_string()) {
+      policy = parameters["missing_channels"].get<std::string>();
+    } else {
+      policy = parameters.value("allow_missing_channels", false) ? "zero" : "error";
+    }
+  }
+  p.missing = parse_missing_channel_policy(policy);
+  return p;
+}
+
+}  // namespace infer_detail
+
+VolumeGrid infer_volume_grid(const Recording& header, const InferInput& in, const InferOptions& o,
+                             double window_seconds) {
+  VolumeGrid grid;
   const double duration = header.duration();
   if (o.stride) {
     grid.kind = "stride";
@@ -169,7 +189,9 @@ Grid make_grid(const Recording& header, const InferInput& in, const InferOptions
   return grid;
 }
 
-ojson sidecar(const ModelContext& m, const InferInput& in, const Grid& grid, int64_t windows,
+namespace {
+
+ojson sidecar(const ModelContext& m, const InferInput& in, const VolumeGrid& grid, int64_t windows,
               const PreprocessReport& report) {
   const auto& norm = m.dataset.value("normalisation", json::object());
   ojson j;
@@ -321,7 +343,7 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
   }
   const int64_t S = m.predictor->window_samples();
   const double rate = m.predictor->sample_rate();
-  const Grid grid = make_grid(header, in, o, static_cast<double>(S) / rate);
+  const VolumeGrid grid = infer_volume_grid(header, in, o, static_cast<double>(S) / rate);
   rep.grid = grid.kind;
   rep.warnings = grid.warnings;
 
@@ -417,14 +439,19 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
   // The sidecar goes last: its presence marks the run complete.
   std::error_code rm;
   fs::remove(side, rm);
-  write_text_atomic(tsv, text);
-  if (atlas) {
-    const fs::path image = out_dir / (in.output_stem + "_desc-neurobolt_bold.nii.gz");
-    write_atlas_image(image, *atlas, m.predictor->rois(), values, rows, grid.spacing);
+  const fs::path image = out_dir / (in.output_stem + "_desc-neurobolt_bold.nii.gz");
+  try {
+    write_text_atomic(tsv, text);
+    if (atlas) write_atlas_image(image, *atlas, m.predictor->rois(), values, rows, grid.spacing);
+    auto side_json = sidecar(m, in, grid, rep.windows, eeg.report());
+    side_json["Cleaning"] = rep.cleaning.empty() ? ojson(nullptr) : ojson(rep.cleaning);
+    write_text_atomic(side, side_json.dump(2) + "\n");
+  } catch (const Error&) {
+    // A run that fails (a full disk) leaves none of its files, not a table without its sidecar.
+    fs::remove(tsv, rm);
+    if (atlas) fs::remove(image, rm);
+    throw;
   }
-  auto side_json = sidecar(m, in, grid, rep.windows, eeg.report());
-  side_json["Cleaning"] = rep.cleaning.empty() ? ojson(nullptr) : ojson(rep.cleaning);
-  write_text_atomic(side, side_json.dump(2) + "\n");
   rep.status = "done";
   rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return rep;
@@ -545,24 +572,8 @@ InferSummary run_inference(const std::string& checkpoint, const std::vector<std:
   const json metadata = parse_object(m.predictor->metadata_json());
   m.dataset = metadata.value("dataset", json::object());
   m.parameters = m.dataset.value("parameters", json::object());
-  auto& p = m.preprocess;
-  p.channels = m.predictor->channels();
-  p.sample_rate = m.predictor->sample_rate();
-  p.highpass_hz = optional_number(m.parameters, "eeg_highpass_hz");
-  p.highpass_order = m.parameters.value("eeg_highpass_order", 4);
-  p.notch_hz = optional_number(m.parameters, "notch_hz");
-  p.notch_quality = m.parameters.value("notch_quality", 30.0);
-  p.max_read_bytes = o.read_block_bytes;
-  m.demean = m.parameters.value("demean_windows", true);
-  std::string policy = o.missing_channels;
-  if (policy.empty()) {
-    if (m.parameters.contains("missing_channels") && m.parameters["missing_channels"].is_string()) {
-      policy = m.parameters["missing_channels"].get<std::string>();
-    } else {
-      policy = m.parameters.value("allow_missing_channels", false) ? "zero" : "error";
-    }
-  }
-  p.missing = parse_missing_channel_policy(policy);
+  m.preprocess = infer_detail::checkpoint_preprocessing(*m.predictor, o.missing_channels, &m.demean);
+  m.preprocess.max_read_bytes = o.read_block_bytes;
 
   std::optional<Atlas> atlas;
   if (!o.atlas.empty()) {

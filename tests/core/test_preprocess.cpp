@@ -320,3 +320,66 @@ TEST_CASE("Volume triggers: annotations first, then events; defaults warn about 
   CHECK_THAT(test::error_of([&] { find_volume_triggers(header, late, "run_events.tsv", {"volume"}, warnings); }),
              Contains("'run_events.tsv' row 1") && Contains("found 500 s"));
 }
+
+TEST_CASE("EegStreamPreprocessor: samples pushed in chunks of any size give preprocess_eeg's output bit for bit",
+          "[preprocess][stream]") {
+  TempDir dir;
+  const auto path = (dir / "rec.vhdr").string();
+  test::write_brainvision(path, twelve_channels());
+  const Recording rec = read_recording(path);
+  ReadOptions header_only;
+  header_only.header_only = true;
+  const Recording header = read_recording(path, header_only);
+  auto options = options_for({"Fp1", "C3", "Fz", "Cz", "O2", "P4", "T8"});
+  const EegChannelPlan plan = plan_eeg_channels(header, {"P4"}, options);
+  const PreprocessedEeg whole = preprocess_eeg(header, plan, options);
+  const int64_t n = whole.num_samples, C = 7, channels = rec.num_channels();
+  for (int64_t chunk : {int64_t{1}, int64_t{7}, int64_t{250}, int64_t{1333}, rec.num_samples}) {
+    INFO("chunks of " << chunk << " samples");
+    EegStreamPreprocessor stream(header, plan, options, /*history=*/n);
+    CHECK(stream.report().interpolated == std::vector<std::string>{"Fz", "P4", "T8"});
+    int64_t last_available = 0;
+    for (int64_t first = 0; first < rec.num_samples; first += chunk) {
+      const int64_t count = std::min(chunk, rec.num_samples - first);
+      std::vector<float> piece(static_cast<std::size_t>(channels * count));
+      for (int64_t c = 0; c < channels; ++c)
+        std::copy(rec.channel_data(c) + first, rec.channel_data(c) + first + count, piece.begin() + c * count);
+      stream.push(piece.data(), count);
+      REQUIRE(stream.available() >= last_available);
+      // Outputs lag the inputs by about half the resampling filter (at 250 -> 200 Hz, < 0.1 s).
+      if (first + count < rec.num_samples) REQUIRE(stream.available() * 5 / 4 >= stream.received() - 25);
+      last_available = stream.available();
+    }
+    stream.finish();
+    REQUIRE(stream.available() == n);
+    std::vector<float> out(static_cast<std::size_t>(C * n));
+    stream.read(0, n, out.data());
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t s = 0; s < n; ++s) REQUIRE(out[c * n + s] == whole.data[c * n + s]);
+  }
+
+  SECTION("a short history keeps the last samples; filters and non-finite input are refused") {
+    EegStreamPreprocessor stream(header, plan, options, /*history=*/400);
+    std::vector<float> all(static_cast<std::size_t>(channels * rec.num_samples));
+    for (int64_t c = 0; c < channels; ++c)
+      std::copy(rec.channel_data(c), rec.channel_data(c) + rec.num_samples, all.begin() + c * rec.num_samples);
+    stream.push(all.data(), rec.num_samples);
+    stream.finish();
+    CHECK(stream.oldest() >= n - 800);
+    CHECK(stream.oldest() <= n - 400);
+    std::vector<float> tail(static_cast<std::size_t>(C * 400));
+    stream.read(n - 400, 400, tail.data());
+    CHECK(tail[399] == whole.data[n - 1]);
+    CHECK_THROWS_AS(stream.read(0, 10, tail.data()), Error);
+    CHECK_THROWS_AS(stream.push(all.data(), 1), ConfigError);
+
+    auto filtered = options;
+    filtered.highpass_hz = 0.5;
+    CHECK_THROWS_WITH(EegStreamPreprocessor(header, plan, filtered, 400),
+                      Contains("zero-phase filters (high-pass 0.5 Hz, notch off)"));
+    EegStreamPreprocessor bad(header, plan, options, 400);
+    std::vector<float> nan(static_cast<std::size_t>(channels * 3), 1.0f);
+    nan[2] = std::nanf("");
+    CHECK_THROWS_WITH(bad.push(nan.data(), 3), Contains("channel 'Fp1' has a non-finite value at sample 2"));
+  }
+}

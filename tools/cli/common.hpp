@@ -58,5 +58,6 @@ void register_infer(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_launch(CLI::App& app);
 void register_clean(CLI::App& app);
+void register_stream(CLI::App& app);
 
 }  // namespace neurobolt::cli
