@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (README, second command; .ci/run calls exactly this): installs the
 # Debian packages, builds everything in build/, runs every test (unit, core, CLI, consumer),
-# then runs each libFuzzer target briefly under ASan/UBSan.
+# then the torch-free unit tests under ASan/UBSan and each libFuzzer target briefly.
 #
-# usage: tools/run-tests.sh          environment: NEUROBOLT_FUZZ_SECONDS (default 20; 0 skips)
+# usage: tools/run-tests.sh
+# environment: NEUROBOLT_FUZZ_SECONDS (default 20; 0 skips), NEUROBOLT_SANITIZE_STAGE (0 skips it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -33,6 +34,12 @@ if [ -n "$prefix" ]; then
   cmake --build build-cuda -j"$(nproc)"
 else
   echo "run-tests: no CUDA-enabled PyTorch found: the CUDA-wired build is not compiled (tools/install-deps.sh --cuda)"
+fi
+
+# The torch-free unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (a separate
+# build in build-sanitize; NEUROBOLT_SANITIZE_STAGE=0 skips it; the whole suite: tools/run-sanitized.sh --all).
+if [ "${NEUROBOLT_SANITIZE_STAGE:-1}" != 0 ]; then
+  bash tools/run-sanitized.sh --core
 fi
 
 fuzz_seconds="${NEUROBOLT_FUZZ_SECONDS:-20}"

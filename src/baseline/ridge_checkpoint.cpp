@@ -224,7 +224,7 @@ void save_ridge_checkpoint(const RidgeCheckpoint& c, const std::string& path, bo
     file.write("/ridge/weights", h5::Type::f64, {F, R}, m.weights.data());
     file.write("/ridge/intercept", h5::Type::f64, {R}, m.intercept.data());
     file.write("/ridge/alpha", h5::Type::f64, {R}, m.alpha.data());
-    file.flush();
+    file.close();
   }
   output.commit();
 }

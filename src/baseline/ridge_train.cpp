@@ -289,11 +289,7 @@ RidgeTrainResult train_ridge(const std::string& dataset_path, const std::string&
                   {"inner_cv_r", numbers(result.inner_cv_r)},
                   {"seconds", result.seconds}};
   detail::AtomicOutput metrics(result.metrics_path, options.force);
-  {
-    std::ofstream out(metrics.temp_path());
-    out << line.dump() << "\n";
-    if (!out.flush()) throw IoError(fmt::format("cannot write '{}'", result.metrics_path));
-  }
+  metrics.write_all(line.dump() + "\n");
   metrics.commit();
   report("writing", 1.0);
   return result;

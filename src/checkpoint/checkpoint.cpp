@@ -184,7 +184,7 @@ void detail::write_checkpoint(NeuroBOLTImpl& model, const std::string& path, boo
       file.write(std::string(kWeightsGroup) + "/" + name, h5_type(t, name), shape, t.data_ptr());
     }
     if (extra) extra(file);
-    file.flush();
+    file.close();
   }
   output.commit();
 }

@@ -224,11 +224,7 @@ CleanFileResult clean_file(const std::string& input, const std::string& output, 
   write_edf(cleaned.recording, output, edf);
   if (!file_options.report_json.empty()) {
     detail::AtomicOutput out(file_options.report_json, file_options.force);
-    {
-      std::ofstream f(out.temp_path());
-      f << to_json(cleaned.report, result.comparison ? &*result.comparison : nullptr);
-      if (!f) throw IoError(fmt::format("cannot write '{}'", file_options.report_json));
-    }
+    out.write_all(to_json(cleaned.report, result.comparison ? &*result.comparison : nullptr));
     out.commit();
   }
   result.report = std::move(cleaned.report);

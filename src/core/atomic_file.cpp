@@ -53,7 +53,44 @@ AtomicOutput::~AtomicOutput() {
   }
 }
 
+namespace {
+
+std::string system_reason(int error) {
+  if (error == EFBIG) return fmt::format("{} (the file-size limit, ulimit -f, was reached)", std::strerror(error));
+  return std::strerror(error);
+}
+
+}  // namespace
+
+void write_file(const std::filesystem::path& path, std::string_view bytes, const std::string& name) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) throw IoError(fmt::format("cannot write '{}': {}", name, system_reason(errno)));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;
+      ::close(fd);
+      throw IoError(fmt::format("cannot write '{}' ({} of {} bytes written): {}", name, done, bytes.size(),
+                                system_reason(error)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) throw IoError(fmt::format("cannot write '{}': {}", name, system_reason(errno)));
+}
+
+void AtomicOutput::write_all(std::string_view bytes) { write_file(temp_, bytes, path_.string()); }
+
 void AtomicOutput::commit() {
+  // fsync: on file systems that allocate space late, a full disk shows only now.
+  const int fd = ::open(temp_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    throw IoError(fmt::format("cannot write '{}': {}", path_.string(), system_reason(error)));
+  }
+  ::close(fd);
   std::error_code ec;
   std::filesystem::rename(temp_, path_, ec);
   if (ec) throw IoError(fmt::format("cannot move '{}' to '{}': {}", temp_.string(), path_.string(), ec.message()));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "neurobolt/error.hpp"
@@ -25,9 +26,13 @@ RowAppender::RowAppender(h5::File& file, const std::string& name, std::vector<in
     H5Pset_shuffle(dcpl.get());
     H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip));
   }
+  errno = 0;
   dataset_ = h5::Handle(H5Dcreate2(file.id(), name.c_str(), H5T_NATIVE_FLOAT, space.get(), H5P_DEFAULT, dcpl.get(),
                                    H5P_DEFAULT));
-  if (!dataset_.valid()) throw IoError(fmt::format("'{}': cannot create dataset '{}'", file.path(), name));
+  if (!dataset_.valid()) {
+    throw IoError(
+        fmt::format("'{}': cannot create dataset '{}'{}", file.path(), name, h5::write_failure_reason()));
+  }
   buffer_.resize(static_cast<std::size_t>(chunk_rows_ * row_size_));
 }
 
@@ -48,15 +53,18 @@ void RowAppender::flush() {
     start.push_back(0);
     count.push_back(static_cast<hsize_t>(d));
   }
+  errno = 0;
   if (H5Dset_extent(dataset_.get(), dims.data()) < 0) {
-    throw IoError(fmt::format("'{}': cannot extend dataset '{}'", file_->path(), name_));
+    throw IoError(
+        fmt::format("'{}': cannot extend dataset '{}'{}", file_->path(), name_, h5::write_failure_reason()));
   }
   h5::Handle space(H5Dget_space(dataset_.get()));
   H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
   h5::Handle memspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+  errno = 0;
   if (H5Dwrite(dataset_.get(), H5T_NATIVE_FLOAT, memspace.get(), space.get(), H5P_DEFAULT, buffer_.data()) < 0) {
-    throw IoError(fmt::format("'{}': cannot write rows {} to {} of dataset '{}' (disk full?)", file_->path(), written_,
-                              written_ + buffered_, name_));
+    throw IoError(fmt::format("'{}': cannot write rows {} to {} of dataset '{}'{}", file_->path(), written_,
+                              written_ + buffered_, name_, h5::write_failure_reason()));
   }
   written_ += buffered_;
   buffered_ = 0;
@@ -70,8 +78,12 @@ void write_strings(h5::File& file, const std::string& name, const std::vector<st
   h5::Handle space(H5Screate_simple(1, &n, nullptr));
   h5::Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
+  errno = 0;
   h5::Handle ds(H5Dcreate2(file.id(), name.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!ds.valid()) throw IoError(fmt::format("'{}': cannot create dataset '{}'", file.path(), name));
+  if (!ds.valid()) {
+    throw IoError(
+        fmt::format("'{}': cannot create dataset '{}'{}", file.path(), name, h5::write_failure_reason()));
+  }
   std::vector<const char*> pointers;
   for (const auto& v : values) pointers.push_back(v.c_str());
   if (n > 0 && H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {

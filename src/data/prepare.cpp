@@ -728,7 +728,7 @@ PrepareResult Preparer::run(const std::string& output, std::vector<std::string> 
     file.set_attribute("/", "parameters", parameters.dump(2));
     file.set_attribute("/", "provenance", provenance.dump(2));
     file.set_attribute("/", "fingerprint", result.fingerprint);
-    file.flush();
+    file.close();
   }
   atomic.commit();
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();

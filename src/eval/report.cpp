@@ -494,13 +494,7 @@ std::string render_report_html(const ReportInput& in) {
 void write_report(const ReportInput& input, const std::string& path, bool force) {
   const std::string html = render_report_html(input);
   detail::AtomicOutput out(path, force);
-  {
-    std::ofstream file(out.temp_path(), std::ios::binary);
-    if (!file) throw IoError(fmt::format("cannot write report '{}'", out.temp_path().string()));
-    file.write(html.data(), static_cast<std::streamsize>(html.size()));
-    file.close();
-    if (!file) throw IoError(fmt::format("cannot write report '{}'", out.temp_path().string()));
-  }
+  out.write_all(html);
   out.commit();
 }
 

@@ -309,11 +309,7 @@ EvalOutcome run_evaluation(const EvalJob& job, const std::function<void(const st
       j["noise_ceiling"] = {{"per_roi", c}, {"source", out.ceiling_source}};
     }
     detail::AtomicOutput file(job.json_path, job.force);
-    {
-      std::ofstream f(file.temp_path());
-      f << j.dump(2) << "\n";
-      if (!f) throw IoError(fmt::format("cannot write '{}'", job.json_path));
-    }
+    file.write_all(j.dump(2) + "\n");
     file.commit();
   }
   if (!job.report_path.empty()) {

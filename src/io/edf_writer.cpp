@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <mutex>
 
@@ -103,6 +105,10 @@ int64_t choose_samples_per_record(double rate, int64_t num_samples, int64_t chan
                   "1 ms to 60 s (in steps of 10 us); trim the recording",
                   path, num_samples, rate));
 }
+
+// EDFlib reports a failed write as -1; the system's reason (a full disk, the file-size limit) is
+// left in errno by the stdio call that failed.
+std::string reason_of(int error) { return error != 0 ? fmt::format(": {}", std::strerror(error)) : std::string(); }
 
 void check(int status, const char* call, const std::string& path) {
   if (status != 0) throw IoError(fmt::format("writing '{}': EDFlib {} failed", path, call));
@@ -247,8 +253,10 @@ void write_edf(const Recording& rec, const std::string& path, const EdfWriteOpti
               static_cast<short>(std::clamp(d, static_cast<double>(kDigitalMin), static_cast<double>(kDigitalMax)));
         }
       }
+      errno = 0;
       if (edf_blockwrite_digital_short_samples(handle, block.data()) != 0)
-        throw IoError(fmt::format("writing '{}': EDFlib could not write data record {} of {}", path, r + 1, records));
+        throw IoError(fmt::format("writing '{}': EDFlib could not write data record {} of {}{}", path, r + 1, records,
+                                  reason_of(errno)));
     }
     for (const auto& a : rec.annotations) {
       const auto onset = static_cast<long long>(std::llround(a.onset * 1e4));
@@ -256,7 +264,9 @@ void write_edf(const Recording& rec, const std::string& path, const EdfWriteOpti
       check(edfwrite_annotation_utf8(handle, onset, duration, a.label.c_str()), "edfwrite_annotation_utf8", path);
     }
     closer.open = false;
-    if (edfclose_file(handle) != 0) throw IoError(fmt::format("writing '{}': EDFlib could not finish the file", path));
+    errno = 0;
+    if (edfclose_file(handle) != 0)
+      throw IoError(fmt::format("writing '{}': EDFlib could not finish the file{}", path, reason_of(errno)));
   }
   output.commit();
 }

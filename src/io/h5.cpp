@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -29,7 +30,12 @@ hid_t native_type(Type t) {
 
 void silence_library_errors() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // No clean-up at exit: after a failed write (a full disk) HDF5 1.10 cannot close the file, and
+    // its exit handler, trying again, crashes. Our files are closed by then; the OS frees the rest.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 void Handle::reset() {
@@ -101,8 +107,9 @@ File File::create(const std::string& path) {
   // and later (h5py, h5ls, MATLAB) read these files, and files written before are read unchanged.
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
+  errno = 0;
   Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
-  if (!f.valid()) throw IoError(fmt::format("'{}': cannot create HDF5 file", path));
+  if (!f.valid()) throw IoError(fmt::format("'{}': cannot create HDF5 file{}", path, write_failure_reason()));
   return File(path, std::move(f));
 }
 
@@ -121,8 +128,10 @@ bool File::exists(const std::string& object_path) const {
 void File::create_group(const std::string& group_path) {
   Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
   H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  errno = 0;
   Handle g(H5Gcreate2(file_.get(), group_path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
-  if (!g.valid()) throw IoError(fmt::format("'{}': cannot create group '{}'", path_, group_path));
+  if (!g.valid())
+    throw IoError(fmt::format("'{}': cannot create group '{}'{}", path_, group_path, write_failure_reason()));
 }
 
 std::vector<std::string> File::list(const std::string& group_path) const {
@@ -160,10 +169,13 @@ void File::write(const std::string& name, Type type, const std::vector<int64_t>&
   }
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
+  errno = 0;
   Handle ds(H5Dcreate2(file_.get(), name.c_str(), native_type(type), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
-  if (!ds.valid()) throw IoError(fmt::format("'{}': cannot create dataset '{}'", path_, name));
+  if (!ds.valid())
+    throw IoError(fmt::format("'{}': cannot create dataset '{}'{}", path_, name, write_failure_reason()));
+  errno = 0;
   if (data != nullptr && H5Dwrite(ds.get(), native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-    throw IoError(fmt::format("'{}': cannot write dataset '{}'", path_, name));
+    throw IoError(fmt::format("'{}': cannot write dataset '{}'{}", path_, name, write_failure_reason()));
   }
 }
 
@@ -236,11 +248,13 @@ void File::set_attribute(const std::string& object_path, const std::string& name
   if (H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0) {
     H5Adelete_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT);
   }
+  errno = 0;
   Handle attr(H5Acreate_by_name(file_.get(), object_path.c_str(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
                                 H5P_DEFAULT, H5P_DEFAULT));
   std::string padded = value.empty() ? std::string(1, '\0') : value;
   if (!attr.valid() || H5Awrite(attr.get(), type.get(), padded.data()) < 0) {
-    throw IoError(fmt::format("'{}': cannot write attribute '{}' of '{}'", path_, name, object_path));
+    throw IoError(fmt::format("'{}': cannot write attribute '{}' of '{}'{}", path_, name, object_path,
+                              write_failure_reason()));
   }
 }
 
@@ -249,10 +263,12 @@ void File::set_attribute(const std::string& object_path, const std::string& name
   if (H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0) {
     H5Adelete_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT);
   }
+  errno = 0;
   Handle attr(H5Acreate_by_name(file_.get(), object_path.c_str(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
                                 H5P_DEFAULT, H5P_DEFAULT));
   if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
-    throw IoError(fmt::format("'{}': cannot write attribute '{}' of '{}'", path_, name, object_path));
+    throw IoError(fmt::format("'{}': cannot write attribute '{}' of '{}'{}", path_, name, object_path,
+                              write_failure_reason()));
   }
 }
 
@@ -302,6 +318,24 @@ int64_t File::int_attribute(const std::string& object_path, const std::string& n
   return value;
 }
 
-void File::flush() { H5Fflush(file_.get(), H5F_SCOPE_GLOBAL); }
+std::string write_failure_reason() {
+  const int error = errno;
+  if (error == EFBIG) return fmt::format(": {} (the file-size limit, ulimit -f, was reached)", std::strerror(error));
+  if (error != 0) return fmt::format(": {}", std::strerror(error));
+  return " (disk full?)";
+}
+
+void File::flush() {
+  errno = 0;
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0)
+    throw IoError(fmt::format("'{}': HDF5 could not write the file to disk{}", path_, write_failure_reason()));
+}
+
+void File::close() {
+  flush();
+  errno = 0;
+  if (H5Fclose(file_.release()) < 0)
+    throw IoError(fmt::format("'{}': HDF5 could not finish the file{}", path_, write_failure_reason()));
+}
 
 }  // namespace neurobolt::h5

@@ -30,6 +30,12 @@ class Handle {
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
   void reset();
+  // Gives up ownership: the caller closes the identifier.
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
 
  private:
   hid_t id_ = -1;
@@ -77,7 +83,12 @@ class File {
   std::string string_attribute(const std::string& object_path, const std::string& name) const;
   int64_t int_attribute(const std::string& object_path, const std::string& name) const;
 
+  // Writes what HDF5 still holds in memory to the file. Throws IoError when the system refuses
+  // (a full disk, a file-size limit).
   void flush();
+  // Flushes and closes the file, checking both (a writer calls it before publishing the file; the
+  // destructor closes without being able to report). The File is unusable afterwards.
+  void close();
 
  private:
   File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
@@ -85,6 +96,10 @@ class File {
   std::string path_;
   Handle file_;
 };
+
+// Why a write failed, for an error message: the system's reason HDF5 left in errno (": No space
+// left on device"), or a guess when it left none. Set errno to 0 before the HDF5 call.
+std::string write_failure_reason();
 
 // Silences HDF5's own error printing (we report errors ourselves). Idempotent.
 void silence_library_errors();

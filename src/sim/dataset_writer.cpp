@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/atomic_file.hpp"
 #include "neurobolt/edf_writer.hpp"
 #include "neurobolt/bids.hpp"
 #include "neurobolt/error.hpp"
@@ -41,10 +42,7 @@ void make_folder(const fs::path& folder) {
 
 void write_text(const fs::path& path, const std::string& text) {
   make_folder(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw IoError(fmt::format("cannot write '{}'", path.string()));
+  detail::write_file(path, text, path.string());
 }
 
 void write_json(const fs::path& path, const ordered_json& j) { write_text(path, j.dump(2) + "\n"); }

@@ -415,11 +415,9 @@ class Checkpointer {
 
   void write_metrics(const State& s) const {
     detail::AtomicOutput out(metrics_path(), /*force=*/true);
-    {
-      std::ofstream f(out.temp_path());
-      for (const auto& e : s.history) f << e.json() << "\n";
-      if (!f) throw IoError(fmt::format("cannot write '{}'", metrics_path()));
-    }
+    std::string text;
+    for (const auto& e : s.history) text += e.json() + "\n";
+    out.write_all(text);
     out.commit();
   }
 

@@ -6,7 +6,7 @@ bin=$1 src=$2 shared=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-fail() { echo "FAIL: $*"; exit 1; }
+fail() { echo "FAIL: $*"; [ -f "$work/err" ] && sed "s/^/  err: /" "$work/err" | head -5; exit 1; }
 # run EXPECTED_STATUS CMD...: runs the command, keeps stdout/stderr in $work/out and $work/err,
 # checks the exit status.
 run() {

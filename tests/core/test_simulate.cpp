@@ -582,12 +582,12 @@ TEST_CASE("simulation configs bound every size and rate before anything is alloc
 
 TEST_CASE("trigger labels: any text an EDF+ annotation holds", "[sim]") {
   SimulationConfig c = SimulationConfig::defaults();
-  for (const std::string label : {std::string("R128"), std::string("Scan Start"), std::string("T  1"),
+  for (const std::string& label : {std::string("R128"), std::string("Scan Start"), std::string("T  1"),
                                    std::string("Volume/1"), std::string("V\xc3\xa9lum\xc3\xa9"), std::string(40, 'x')}) {
     c.trigger_label = label;
     CHECK_NOTHROW(validate(c));
   }
-  for (const std::string label :
+  for (const std::string& label :
        {std::string(), std::string(41, 'x'), std::string(" R128"), std::string("R128 "), std::string("R\t128"),
         std::string("R\n128"), std::string("R\x14" "1"), std::string("\xff"), std::string("\xc3")}) {
     c.trigger_label = label;
@@ -661,8 +661,9 @@ TEST_CASE("the simulated BIDS dataset: placement scheme, sidecars, ground-truth 
   CHECK_FALSE(is_simulation_truth_folder((root / "derivatives/neurobolt-sim").string()));
 
   // By default the truth holds no target; with desc=noiseless its noiseless BOLD is the target.
-  const BidsDataset by_default = index_bids(root.string(), BidsOptions{{"derivatives/neurobolt-sim",
-                                                                         "derivatives/neurobolt-sim-truth"}});
+  BidsOptions both;
+  both.derivatives = {"derivatives/neurobolt-sim", "derivatives/neurobolt-sim-truth"};
+  const BidsDataset by_default = index_bids(root.string(), both);
   REQUIRE(by_default.num_with_target() == 1);
   CHECK(by_default.runs.front().target->path.find("desc-roi_timeseries") != std::string::npos);
   BidsOptions noiseless;

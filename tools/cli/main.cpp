@@ -16,6 +16,7 @@
 
 int main(int argc, char** argv) {
   neurobolt::cli::ensure_thread_environment(argv);
+  neurobolt::cli::report_file_size_limit_as_error();
   CLI::App app{"neurobolt: EEG-to-fMRI synthesis with the NeuroBOLT model (Li et al., NeurIPS 2024)", "neurobolt"};
   app.set_version_flag("--version", std::string("neurobolt ") + NEUROBOLT_VERSION);
   app.require_subcommand(1);
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   neurobolt::cli::register_simulate(app);
   neurobolt::cli::register_train(app);
   neurobolt::cli::register_infer(app);
+  neurobolt::cli::register_stream(app);
   neurobolt::cli::register_eval(app);
   neurobolt::cli::register_launch(app);
 

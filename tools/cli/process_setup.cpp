@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdlib>
 
 #ifdef NEUROBOLT_WITH_JEMALLOC
@@ -37,5 +39,7 @@ void ensure_thread_environment(char** argv) {
   setenv("NEUROBOLT_THREAD_ENV", "1", 1);
   if (changed) execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
+
+void report_file_size_limit_as_error() { std::signal(SIGXFSZ, SIG_IGN); }
 
 }  // namespace neurobolt::cli
