@@ -87,6 +87,7 @@ std::vector<std::string> read_strings(const h5::File& file, const std::string& n
   if (!ds.valid() || H5Tget_class(stored.get()) != H5T_STRING || H5Sget_simple_extent_ndims(space.get()) != 1) {
     throw FormatError(fmt::format("'{}': '{}' is not a 1-D string dataset", file.path(), name));
   }
+  file.check_extent(ds.get(), name);
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.get(), &n, nullptr);
   std::vector<std::string> out;
@@ -125,10 +126,7 @@ void set_double_attribute(h5::File& file, const std::string& object_path, const 
 }
 
 double double_attribute(const h5::File& file, const std::string& object_path, const std::string& name) {
-  if (!file.has_attribute(object_path, name)) {
-    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", file.path(), name, object_path));
-  }
-  h5::Handle attr(H5Aopen_by_name(file.id(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  h5::Handle attr = file.open_attribute(object_path, name);
   double value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not a number", file.path(), name, object_path));
@@ -143,6 +141,7 @@ h5::Handle open_cached(const h5::File& file, const std::string& name, std::size_
   H5Pset_chunk_cache(dapl.get(), 10007, cache_bytes, 1.0);
   h5::Handle ds(H5Dopen2(file.id(), name.c_str(), dapl.get()));
   if (!ds.valid()) throw FormatError(fmt::format("'{}': '{}' is not a dataset", file.path(), name));
+  file.check_extent(ds.get(), name);
   return ds;
 }
 

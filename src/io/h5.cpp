@@ -25,6 +25,26 @@ hid_t native_type(Type t) {
   return H5T_NATIVE_FLOAT;
 }
 
+// Deflate, the only filter we write, expands data at most 1032-fold: a readable file holds no
+// dataset or attribute larger than that times its size.
+constexpr uint64_t kMaxExpansion = 1032;
+
+// The bytes of `dims` values of `value_bytes` each, a zero extent counted as one (so that a
+// dataset [0, 2^60] is no more acceptable than [1, 2^60]); UINT64_MAX on overflow.
+uint64_t extent_bytes(const std::vector<hsize_t>& dims, uint64_t value_bytes) {
+  uint64_t bytes = value_bytes;
+  for (hsize_t d : dims) {
+    if (__builtin_mul_overflow(bytes, std::max<uint64_t>(d, 1), &bytes)) return UINT64_MAX;
+  }
+  return bytes;
+}
+
+std::string dims_text(const std::vector<hsize_t>& dims) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
 }  // namespace
 
 void silence_library_errors() {
@@ -89,7 +109,11 @@ File File::open_read(const std::string& path) {
     // The signature was found, so the file is readable; what HDF5 cannot open is its content.
     throw FormatError(fmt::format("'{}': an HDF5 file that HDF5 cannot open (truncated or damaged)", path));
   }
-  return File(path, std::move(f));
+  hsize_t size = 0;
+  if (H5Fget_filesize(f.get(), &size) < 0 || size == 0) {
+    throw FormatError(fmt::format("'{}': an HDF5 file whose size HDF5 cannot tell (damaged)", path));
+  }
+  return File(path, std::move(f), size > UINT64_MAX / kMaxExpansion ? UINT64_MAX : size * kMaxExpansion);
 }
 
 File File::create(const std::string& path) {
@@ -171,7 +195,42 @@ Handle File::open_dataset(const std::string& name) const {
   if (!exists(name)) throw FormatError(fmt::format("'{}': dataset '{}' not found", path_, name));
   Handle ds(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT));
   if (!ds.valid()) throw FormatError(fmt::format("'{}': '{}' is not a dataset", path_, name));
+  check_extent(ds.get(), name);
   return ds;
+}
+
+void File::check_extent(hid_t dataset, const std::string& name) const {
+  if (max_bytes_ == 0) return;
+  Handle space(H5Dget_space(dataset));
+  Handle dtype(H5Dget_type(dataset));
+  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  if (rank < 0 || rank > H5S_MAX_RANK || !dtype.valid()) {
+    throw FormatError(fmt::format("'{}': dataset '{}' has an unreadable shape or type", path_, name));
+  }
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  const std::size_t value_bytes = H5Tget_size(dtype.get());
+  const uint64_t bytes = extent_bytes(dims, std::max<std::size_t>(value_bytes, 1));
+  if (value_bytes == 0 || bytes > max_bytes_) {
+    throw FormatError(fmt::format("'{}': dataset '{}': expected at most {} bytes (1032 times the file's size), found "
+                                  "{} values of {} bytes",
+                                  path_, name, max_bytes_, dims_text(dims), value_bytes));
+  }
+  Handle dcpl(H5Dget_create_plist(dataset));
+  if (dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(H5S_MAX_RANK);
+    const int chunk_rank = H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, chunk.data());
+    if (chunk_rank != rank) {
+      throw FormatError(fmt::format("'{}': dataset '{}': chunks of rank {} for a rank-{} dataset", path_, name,
+                                    chunk_rank, rank));
+    }
+    chunk.resize(static_cast<std::size_t>(rank));
+    if (extent_bytes(chunk, value_bytes) > max_bytes_) {
+      throw FormatError(fmt::format("'{}': dataset '{}': expected chunks of at most {} bytes (1032 times the file's "
+                                    "size), found chunks of {} values of {} bytes",
+                                    path_, name, max_bytes_, dims_text(chunk), value_bytes));
+    }
+  }
 }
 
 DatasetInfo File::info(const std::string& name) const {
@@ -260,11 +319,22 @@ bool File::has_attribute(const std::string& object_path, const std::string& name
   return exists(object_path) && H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
-std::string File::string_attribute(const std::string& object_path, const std::string& name) const {
+Handle File::open_attribute(const std::string& object_path, const std::string& name) const {
   if (!has_attribute(object_path, name)) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", path_, name, object_path));
   }
   Handle attr(H5Aopen_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle space(attr.valid() ? H5Aget_space(attr.get()) : -1);
+  const hssize_t values = space.valid() ? H5Sget_simple_extent_npoints(space.get()) : -1;
+  if (values != 1) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}': expected one value, found {}", path_, name,
+                                  object_path, values < 0 ? std::string("an unreadable extent") : std::to_string(values)));
+  }
+  return attr;
+}
+
+std::string File::string_attribute(const std::string& object_path, const std::string& name) const {
+  Handle attr = open_attribute(object_path, name);
   Handle type(H5Aget_type(attr.get()));
   if (H5Tget_class(type.get()) != H5T_STRING) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not a string", path_, name, object_path));
@@ -282,6 +352,10 @@ std::string File::string_attribute(const std::string& object_path, const std::st
     return out;
   }
   const std::size_t size = H5Tget_size(type.get());
+  if (size == 0 || (max_bytes_ != 0 && size > max_bytes_)) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}': expected a string of at most {} bytes, found {} bytes",
+                                  path_, name, object_path, max_bytes_, size));
+  }
   std::string out(size, '\0');
   if (H5Aread(attr.get(), type.get(), out.data()) < 0) {
     throw FormatError(fmt::format("'{}': cannot read attribute '{}' of '{}'", path_, name, object_path));
@@ -291,10 +365,7 @@ std::string File::string_attribute(const std::string& object_path, const std::st
 }
 
 int64_t File::int_attribute(const std::string& object_path, const std::string& name) const {
-  if (!has_attribute(object_path, name)) {
-    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", path_, name, object_path));
-  }
-  Handle attr(H5Aopen_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle attr = open_attribute(object_path, name);
   int64_t value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not an integer", path_, name, object_path));

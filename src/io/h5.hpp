@@ -74,16 +74,28 @@ class File {
   void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
   void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
   bool has_attribute(const std::string& object_path, const std::string& name) const;
+  // Opens an attribute that holds exactly one value (a scalar or a one-element array): what every
+  // reader of ours expects, and what makes reading it into one variable safe. FormatError
+  // otherwise, and when it is missing.
+  Handle open_attribute(const std::string& object_path, const std::string& name) const;
   std::string string_attribute(const std::string& object_path, const std::string& name) const;
   int64_t int_attribute(const std::string& object_path, const std::string& name) const;
 
   void flush();
 
+  // Checks the extent of an open dataset (`name` for the message) before anything of its declared
+  // size is allocated, by us or by HDF5: its rank, its values (dims x stored type size) and its
+  // chunks must fit what this file can hold, at most 1032 times its size (deflate's largest
+  // ratio). FormatError naming the dataset otherwise. Files being written are not bounded.
+  void check_extent(hid_t dataset, const std::string& name) const;
+
  private:
-  File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
+  File(std::string path, Handle file, uint64_t max_bytes = 0)
+      : path_(std::move(path)), file_(std::move(file)), max_bytes_(max_bytes) {}
   Handle open_dataset(const std::string& name) const;
   std::string path_;
   Handle file_;
+  uint64_t max_bytes_ = 0;  // what a value may take at most; 0: unbounded (a file being written)
 };
 
 // Silences HDF5's own error printing (we report errors ourselves). Idempotent.
