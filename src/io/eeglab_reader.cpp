@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "core/plural.hpp"
+#include "io/mat_check.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
@@ -255,6 +256,7 @@ io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& 
   rec.source = path;
   rec.format = "EEGLAB";
   io::regular_file_size(path);  // IoError for a missing file
+  check_mat_structure(path);  // before matio sizes anything by what the file declares
   silence_matio();
   std::lock_guard<std::mutex> lock(matio_mutex());
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
