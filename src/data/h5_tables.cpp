@@ -98,6 +98,8 @@ std::vector<std::string> read_strings(const h5::File& file, const std::string& n
     H5Tset_cset(type.get(), H5Tget_cset(stored.get()));
     std::vector<char*> pointers(n, nullptr);
     if (H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
+      // The strings read before the failure are ours to free.
+      H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, pointers.data());
       throw FormatError(fmt::format("'{}': cannot read strings '{}'", file.path(), name));
     }
     for (auto* p : pointers) out.emplace_back(p ? p : "");

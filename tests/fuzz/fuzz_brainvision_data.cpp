@@ -3,12 +3,14 @@
 // .vmrk, then the data (the seeds' headers name them fuzz.vmrk and fuzz.eeg; a header naming
 // other files gives the reader's missing-file error). Header, markers and data then vary
 // together: format (INT_16, UINT_16, INT_32, IEEE_FLOAT_32, ASCII), orientation (MULTIPLEXED,
-// VECTORIZED), byte order, channel count and resolutions against the data's size.
+// VECTORIZED), byte order, channel count and resolutions against the data's size. Each read is
+// also summarised as `neurobolt info` prints it.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "fuzz_files.hpp"
+#include "neurobolt/describe.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 
@@ -19,6 +21,10 @@ namespace {
 void check(const neurobolt::Recording& rec) {
   if (static_cast<int64_t>(rec.data.size()) != rec.num_channels() * rec.samples_in_data()) __builtin_trap();
   fz::touch(rec.data);
+  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
+  const neurobolt::RecordingSummary summary = neurobolt::summarize_recording(rec);
+  (void)neurobolt::format_recording(summary);
+  (void)neurobolt::recording_json(summary);
 }
 
 }  // namespace

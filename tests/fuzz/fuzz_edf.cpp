@@ -1,11 +1,13 @@
 // libFuzzer target: the EDF/BDF reader end to end on a whole file — our header check, EDFlib's
 // second opinion, the sample conversion of every channel, EDF+ annotations (TALs) and EDF+D
-// records placed at their times with gaps — read whole and then as a sample range.
+// records placed at their times with gaps — read whole and then as a sample range, and
+// summarised as `neurobolt info` prints it.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "fuzz_files.hpp"
+#include "neurobolt/describe.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 
@@ -17,6 +19,10 @@ void check(const neurobolt::Recording& rec) {
   const int64_t samples = rec.samples_in_data();
   if (static_cast<int64_t>(rec.data.size()) != rec.num_channels() * samples) __builtin_trap();  // the reader's promise
   fz::touch(rec.data);
+  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
+  const neurobolt::RecordingSummary summary = neurobolt::summarize_recording(rec);
+  (void)neurobolt::format_recording(summary);
+  (void)neurobolt::recording_json(summary);
   for (const auto& a : rec.annotations) (void)a.description();
 }
 

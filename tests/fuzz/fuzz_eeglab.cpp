@@ -1,11 +1,12 @@
 // libFuzzer target: the EEGLAB reader (matio) on a .set with its data inside or in an .fdt: the
 // input is the .set, optionally followed by fz::kSeparator and the .fdt (the seeds name it
-// fuzz.fdt). Read whole, then as a sample range.
+// fuzz.fdt). Read whole, then as a sample range, and summarised as `neurobolt info` prints it.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "fuzz_files.hpp"
+#include "neurobolt/describe.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 
@@ -16,6 +17,10 @@ namespace {
 void check(const neurobolt::Recording& rec) {
   if (static_cast<int64_t>(rec.data.size()) != rec.num_channels() * rec.samples_in_data()) __builtin_trap();
   fz::touch(rec.data);
+  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
+  const neurobolt::RecordingSummary summary = neurobolt::summarize_recording(rec);
+  (void)neurobolt::format_recording(summary);
+  (void)neurobolt::recording_json(summary);
 }
 
 }  // namespace

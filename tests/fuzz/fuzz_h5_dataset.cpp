@@ -1,6 +1,7 @@
 // libFuzzer target: the HDF5 files we read back — a prepared dataset (DatasetReader: attributes,
 // string tables, columns, normalisation, every window) and a ridge checkpoint — on a whole file.
-// Both readers run on every input; each refuses the other's file by its format attribute.
+// Both readers run on every input; each refuses the other's file by its format attribute. A
+// dataset that reads is also described as `neurobolt info` does.
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
@@ -9,6 +10,7 @@
 
 #include "fuzz_files.hpp"
 #include "neurobolt/dataset.hpp"
+#include "neurobolt/describe.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/ridge.hpp"
 
@@ -39,6 +41,10 @@ void read_dataset(const std::string& path) {
   (void)reader.parameters_json();
   (void)reader.provenance_json();
   (void)reader.fingerprint();
+  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
+  const neurobolt::DatasetSummary summary = neurobolt::describe_dataset(path);
+  (void)neurobolt::format_dataset(summary);
+  (void)neurobolt::dataset_json(summary);
 }
 
 }  // namespace
