@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::data {
@@ -113,6 +114,12 @@ std::vector<std::string> read_strings(const h5::File& file, const std::string& n
     for (hsize_t i = 0; i < n; ++i) {
       const char* p = bytes.data() + i * size;
       out.emplace_back(p, strnlen(p, size));
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!io::is_valid_utf8(out[i])) {
+      throw FormatError(fmt::format("'{}': '{}' string {}: expected UTF-8 text, found '{}'", file.path(), name, i,
+                                    io::printable(out[i])));
     }
   }
   return out;

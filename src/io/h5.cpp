@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::h5 {
@@ -349,7 +350,7 @@ std::string File::string_attribute(const std::string& object_path, const std::st
     }
     std::string out(value);
     H5free_memory(value);
-    return out;
+    return checked_utf8(std::move(out), name, object_path);
   }
   const std::size_t size = H5Tget_size(type.get());
   if (size == 0 || (max_bytes_ != 0 && size > max_bytes_)) {
@@ -361,7 +362,16 @@ std::string File::string_attribute(const std::string& object_path, const std::st
     throw FormatError(fmt::format("'{}': cannot read attribute '{}' of '{}'", path_, name, object_path));
   }
   out.resize(std::strlen(out.c_str()));
-  return out;
+  return checked_utf8(std::move(out), name, object_path);
+}
+
+// Our files hold UTF-8 text (names, JSON); anything else would break whatever shows or parses it.
+std::string File::checked_utf8(std::string text, const std::string& name, const std::string& object_path) const {
+  if (!io::is_valid_utf8(text)) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}': expected UTF-8 text, found '{}'", path_, name,
+                                  object_path, io::printable(text)));
+  }
+  return text;
 }
 
 int64_t File::int_attribute(const std::string& object_path, const std::string& name) const {

@@ -93,6 +93,7 @@ class File {
   File(std::string path, Handle file, uint64_t max_bytes = 0)
       : path_(std::move(path)), file_(std::move(file)), max_bytes_(max_bytes) {}
   Handle open_dataset(const std::string& name) const;
+  std::string checked_utf8(std::string text, const std::string& name, const std::string& object_path) const;
   std::string path_;
   Handle file_;
   uint64_t max_bytes_ = 0;  // what a value may take at most; 0: unbounded (a file being written)
