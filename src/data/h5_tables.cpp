@@ -94,6 +94,7 @@ std::vector<std::string> read_strings(const h5::File& file, const std::string& n
   std::vector<std::string> out;
   if (n == 0) return out;
   if (H5Tis_variable_str(stored.get()) > 0) {
+    file.check_string_heaps(ds.get(), name);
     h5::Handle type(H5Tcopy(H5T_C_S1));
     H5Tset_size(type.get(), H5T_VARIABLE);
     H5Tset_cset(type.get(), H5Tget_cset(stored.get()));

@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
@@ -46,7 +50,139 @@ std::string dims_text(const std::vector<hsize_t>& dims) {
   return out + "]";
 }
 
+// A global heap collection as HDF5 1.10 decodes it (H5HG__cache_heap_deserialize, format spec
+// "Global Heap"): "GCOL", version 1, 3 reserved bytes, the collection's size (8 bytes), then
+// objects of index (2), reference count (2), reserved (4), size (8) and data padded to 8 bytes;
+// index 0 is the free space, whose size counts its header. HDF5 checks none of these sizes.
+struct Collection {
+  bool found = false;           // the signature, version and reserved bytes are there
+  std::string damage;           // why it cannot be decoded safely, "" if it can
+  std::set<uint32_t> objects;   // the indices of its objects (not 0)
+};
+
+uint64_t little_endian(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+
+Collection read_collection(std::FILE* file, uint64_t at, uint64_t file_size) {
+  Collection c;
+  unsigned char header[16];
+  if (at > file_size || file_size - at < 16 || std::fseek(file, static_cast<long>(at), SEEK_SET) != 0 ||
+      std::fread(header, 1, 16, file) != 16) {
+    c.damage = "no collection header there";
+    return c;
+  }
+  if (std::memcmp(header, "GCOL", 4) != 0 || header[4] != 1 || header[5] || header[6] || header[7]) {
+    c.damage = "no collection signature there";
+    return c;
+  }
+  c.found = true;
+  const uint64_t size = little_endian(header + 8, 8);
+  if (size < 16 || size > file_size - at) {
+    c.damage = fmt::format("a collection of {} bytes at offset {} of a {}-byte file", size, at, file_size);
+    return c;
+  }
+  std::vector<unsigned char> bytes(static_cast<std::size_t>(size - 16));
+  if (std::fread(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
+    c.damage = "a collection that cannot be read";
+    return c;
+  }
+  uint64_t pos = 16;
+  while (pos + 16 <= size) {  // a tail shorter than an object header is free space
+    const unsigned char* p = bytes.data() + (pos - 16);
+    const auto index = static_cast<uint32_t>(little_endian(p, 2));
+    const uint64_t object = little_endian(p + 8, 8);
+    const uint64_t need = index == 0 ? object : 16 + (object + 7) / 8 * 8;
+    if (object > size || need < 16 || need > size - pos) {
+      c.damage = fmt::format("object {} of {} bytes at byte {} of a {}-byte collection", index, object, pos, size);
+      return c;
+    }
+    if (index != 0) c.objects.insert(index);
+    pos += need;
+  }
+  return c;
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
 }  // namespace
+
+void File::check_string_heaps(hid_t dataset, const std::string& name) const {
+  if (max_bytes_ == 0) return;
+  Handle space(H5Dget_space(dataset));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0) return;
+  const haddr_t offset = H5Dget_offset(dataset);
+  if (offset == HADDR_UNDEF) {
+    throw FormatError(fmt::format("'{}': strings '{}': expected them stored contiguously, found another layout", path_,
+                                  name));
+  }
+  Handle fcpl(H5Fget_create_plist(file_.get()));
+  hsize_t base = 0;  // the user block before the HDF5 data (512 bytes in MATLAB's files)
+  if (!fcpl.valid() || H5Pget_userblock(fcpl.get(), &base) < 0) base = 0;
+  const uint64_t file_size = max_bytes_ / kMaxExpansion;
+  // Each element: its length (4 bytes), then the heap ID: collection address (8), object index (4).
+  const uint64_t bytes = static_cast<uint64_t>(n) * 16;
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path_.c_str(), "rb"));
+  std::vector<unsigned char> ids(static_cast<std::size_t>(std::min<uint64_t>(bytes, file_size)));
+  if (!file || base + offset > file_size || bytes > file_size - base - offset ||
+      std::fseek(file.get(), static_cast<long>(base + offset), SEEK_SET) != 0 ||
+      std::fread(ids.data(), 1, ids.size(), file.get()) != ids.size()) {
+    throw FormatError(fmt::format("'{}': strings '{}': expected {} bytes of string references at offset {}, found "
+                                  "the end of the file",
+                                  path_, name, bytes, base + offset));
+  }
+  std::map<uint64_t, Collection> collections;
+  for (hssize_t i = 0; i < n; ++i) {
+    const unsigned char* p = ids.data() + i * 16;
+    if (little_endian(p, 4) == 0) continue;  // an empty string points nowhere
+    const uint64_t address = little_endian(p + 4, 8);
+    const auto index = static_cast<uint32_t>(little_endian(p + 12, 4));
+    auto it = collections.find(address);
+    if (it == collections.end()) {
+      it = collections.emplace(address, read_collection(file.get(), base + address, file_size)).first;
+    }
+    if (!it->second.damage.empty() || it->second.objects.count(index) == 0) {
+      throw FormatError(fmt::format("'{}': strings '{}' string {}: expected an object of a global heap collection, "
+                                    "found {}",
+                                    path_, name, i,
+                                    it->second.damage.empty() ? fmt::format("no object {} in it", index)
+                                                              : it->second.damage));
+    }
+  }
+}
+
+void check_all_heap_collections(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw IoError(fmt::format("cannot open '{}' for reading", path));
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError(fmt::format("cannot read the size of '{}'", path));
+  // Read in blocks that overlap by 3 bytes, so that no signature falls between two.
+  std::vector<unsigned char> block(1 << 20);
+  std::vector<uint64_t> found;
+  for (uint64_t at = 0; at < file_size;) {
+    std::fseek(file.get(), static_cast<long>(at), SEEK_SET);
+    const std::size_t got = std::fread(block.data(), 1, block.size(), file.get());
+    if (got < 4) break;
+    for (std::size_t i = 0; i + 4 <= got; ++i) {
+      if (block[i] == 'G' && std::memcmp(&block[i], "GCOL", 4) == 0) found.push_back(at + i);
+    }
+    if (got < block.size()) break;
+    at += got - 3;
+  }
+  for (uint64_t at : found) {
+    const Collection c = read_collection(file.get(), at, file_size);
+    // "GCOL" inside other data is no collection unless version and reserved bytes agree too.
+    if (c.found && !c.damage.empty()) {
+      throw FormatError(fmt::format("'{}': a damaged global heap collection: {}", path, c.damage));
+    }
+  }
+}
 
 void silence_library_errors() {
   static std::once_flag once;

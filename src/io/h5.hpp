@@ -88,6 +88,12 @@ class File {
   // chunks must fit what this file can hold, at most 1032 times its size (deflate's largest
   // ratio). FormatError naming the dataset otherwise. Files being written are not bounded.
   void check_extent(hid_t dataset, const std::string& name) const;
+  // Checks the global-heap collections that a contiguous dataset of variable-length strings points
+  // into, before HDF5 reads them: HDF5 1.10 trusts the object sizes there, and a damaged one made
+  // it copy gigabytes or loop without end. FormatError naming the dataset when a collection is
+  // damaged, an element points to no object, or the strings are not stored contiguously (as we
+  // and h5py write them).
+  void check_string_heaps(hid_t dataset, const std::string& name) const;
 
  private:
   File(std::string path, Handle file, uint64_t max_bytes = 0)
@@ -98,6 +104,11 @@ class File {
   Handle file_;
   uint64_t max_bytes_ = 0;  // what a value may take at most; 0: unbounded (a file being written)
 };
+
+// Checks every global-heap collection in a file (found by its signature "GCOL") as
+// File::check_string_heaps does, for files whose variable-length data a library reads (matio's
+// v7.3 attributes). Reads the whole file once.
+void check_all_heap_collections(const std::string& path);
 
 // Silences HDF5's own error printing (we report errors ourselves). Idempotent.
 void silence_library_errors();

@@ -50,15 +50,15 @@ void write_dataset(const fs::path& path, bool kfold, bool compressed) {
   file.write("/windows", h5::Type::f32, {N, C, S}, windows.data(), compressed ? 2 : 0);
   data::write_strings(file, "/channel_names", {"Cz", "Pz"});
   data::write_strings(file, "/roi_names", {"roi_a", "roi_b"});
-  data::write_strings(file, "/subjects", {"01"});
+  data::write_strings(file, "/subjects", {"01", "02"});
   data::write_strings(file, "/runs/name", {"sub-01_task-rest"});
   const std::vector<float> targets = {1, 2, 3, 4, 5, 6, 7, 8};
   file.write("/targets_raw", h5::Type::f32, {N, R}, targets.data());
   const std::vector<int8_t> split = {0, 0, 1, 2};
   file.write("/split", h5::Type::i8, {N}, split.data());
-  const std::vector<int32_t> zeros = {0, 0, 0, 0};
+  const std::vector<int32_t> zeros = {0, 0, 0, 0}, subjects = {0, 1, 0, 1};
   file.write("/run", h5::Type::i32, {N}, zeros.data());
-  file.write("/subject", h5::Type::i32, {N}, zeros.data());
+  file.write("/subject", h5::Type::i32, {N}, subjects.data());
   const std::vector<int64_t> volume = {3, 4, 5, 6};
   file.write("/volume", h5::Type::i64, {N}, volume.data());
   const std::vector<double> onset = {6, 8, 10, 12};
