@@ -704,3 +704,34 @@ TEST_CASE("A damaged HDF5 file: an attribute of many values or an extent beyond 
   CHECK_THAT(error_of<FormatError>([&] { file.info("/windows"); }),
              Contains("dataset '/windows': expected at most") && Contains("[1048576, 1024, 1024] values of 4 bytes"));
 }
+
+TEST_CASE("A string table whose global heap is damaged is a FormatError, not an endless loop in HDF5", "[data]") {
+  TempDir dir;
+  const std::string path = (dir / "strings.h5").string();
+  {
+    auto file = h5::File::create(path);
+    data::write_strings(file, "/names", {"Cz", "Pz", "O1"});
+  }
+  REQUIRE(data::read_strings(h5::File::open_read(path), "/names") == std::vector<std::string>{"Cz", "Pz", "O1"});
+  // The collection's free-space object (index 0) set to 0 bytes: HDF5 1.10's decoder then never
+  // moves past it (fuzz_h5_dataset).
+  std::string bytes = test::read_bytes(path);
+  const std::size_t heap = bytes.find("GCOL");
+  REQUIRE(heap != std::string::npos);
+  auto u64 = [&](std::size_t at) {
+    uint64_t v = 0;
+    std::memcpy(&v, &bytes[at], 8);
+    return v;
+  };
+  const uint64_t size = u64(heap + 8);
+  std::size_t pos = 16;
+  while (pos + 16 <= size && (bytes[heap + pos] != 0 || bytes[heap + pos + 1] != 0)) {
+    pos += 16 + (u64(heap + pos + 8) + 7) / 8 * 8;  // the objects of the strings, each padded to 8 bytes
+  }
+  REQUIRE(pos + 16 <= size);
+  std::memset(&bytes[heap + pos + 8], 0, 8);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  CHECK_THAT(error_of<FormatError>([&] { data::read_strings(h5::File::open_read(path), "/names"); }),
+             Contains("strings '/names' string 0: expected an object of a global heap collection") &&
+                 Contains("object 0 of 0 bytes"));
+}
