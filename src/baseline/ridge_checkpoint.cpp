@@ -75,7 +75,7 @@ RidgeCheckpoint parse_config(const std::string& text, const Fields& where) {
   json config;
   try {
     config = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     where.fail("attribute 'config'", "JSON", fmt::format("a parse error ({})", e.what()));
   }
   if (!config.is_object()) where.fail("attribute 'config'", "a JSON object", json_excerpt(config));

@@ -62,7 +62,7 @@ json read_json_object(const fs::path& path) {
   json value;
   try {
     value = json::parse(buffer.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(fmt::format("'{}': invalid JSON: {}", path.string(), e.what()));
   }
   if (!value.is_object())

@@ -192,6 +192,12 @@ NiftiImage read_nifti(const std::string& path, bool header_only) {
                                   "volumes",
                                   path, nim->nx, nim->ny, nim->nz, image.num_volumes));
   }
+  // nifticlib allocates what the header claims before it opens the data file: a .hdr (or a
+  // header without the NIfTI magic, read as ANALYZE) whose .img is missing must stop here.
+  if (nim->iname && nifti_get_filesize(nim->iname) < 0) {
+    throw FormatError(fmt::format("'{}': the voxel data file '{}' that the header points to cannot be read", path,
+                                  nim->iname));
+  }
   if (nim->iname && !nifti_is_gzfile(nim->iname)) {
     const int64_t file_bytes = nifti_get_filesize(nim->iname);
     if (file_bytes >= 0 && file_bytes < nim->iname_offset + data_bytes)

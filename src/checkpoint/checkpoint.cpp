@@ -163,7 +163,7 @@ void detail::write_checkpoint(NeuroBOLTImpl& model, const std::string& path, boo
   nlohmann::json metadata;
   try {
     metadata = nlohmann::json::parse(metadata_json);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ConfigError(fmt::format("checkpoint metadata is not valid JSON: {}", e.what()));
   }
   if (!metadata.is_object()) throw ConfigError("checkpoint metadata must be a JSON object");

@@ -71,25 +71,12 @@ class ZipArchive {
       throw FormatError(fmt::format("not a readable PyTorch zip archive ({})", text));
     }
     zip_error_fini(&error);
-    const zip_int64_t count = zip_get_num_entries(archive_, 0);
-    if (count <= 0) throw FormatError("not a readable PyTorch zip archive (it holds no records)");
-    std::string folder;
-    for (zip_int64_t i = 0; i < count; ++i) {
-      const char* raw = zip_get_name(archive_, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
-      if (raw == nullptr) continue;
-      const std::string name(raw);
-      if (i == 0) {
-        const auto slash = name.find('/');
-        if (slash == std::string::npos || slash == 0) {
-          throw FormatError(fmt::format(
-              "not a PyTorch zip archive: its first record '{}' is not inside a folder as torch.save writes",
-              name.substr(0, 100)));
-        }
-        folder = name.substr(0, slash + 1);
-      }
-      if (name.size() > folder.size() && name.compare(0, folder.size(), folder) == 0) {
-        records_.emplace(name.substr(folder.size()), static_cast<zip_uint64_t>(i));  // the first of duplicates
-      }
+    // A constructor that throws runs no destructor: the archive is discarded here then.
+    try {
+      list_records();
+    } catch (...) {
+      zip_discard(archive_);
+      throw;
     }
   }
   ~ZipArchive() {
@@ -157,6 +144,29 @@ class ZipArchive {
   }
 
  private:
+  void list_records() {
+    const zip_int64_t count = zip_get_num_entries(archive_, 0);
+    if (count <= 0) throw FormatError("not a readable PyTorch zip archive (it holds no records)");
+    std::string folder;
+    for (zip_int64_t i = 0; i < count; ++i) {
+      const char* raw = zip_get_name(archive_, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
+      if (raw == nullptr) continue;
+      const std::string name(raw);
+      if (i == 0) {
+        const auto slash = name.find('/');
+        if (slash == std::string::npos || slash == 0) {
+          throw FormatError(fmt::format(
+              "not a PyTorch zip archive: its first record '{}' is not inside a folder as torch.save writes",
+              name.substr(0, 100)));
+        }
+        folder = name.substr(0, slash + 1);
+      }
+      if (name.size() > folder.size() && name.compare(0, folder.size(), folder) == 0) {
+        records_.emplace(name.substr(folder.size()), static_cast<zip_uint64_t>(i));  // the first of duplicates
+      }
+    }
+  }
+
   zip_t* archive_ = nullptr;
   uint64_t archive_bytes_;
   std::map<std::string, zip_uint64_t> records_;

@@ -116,12 +116,25 @@ DatasetReader::DatasetReader(const std::string& path) {
   m.stats.std = m.read_column<double>("/normalisation/std", h5::Type::f64, m.R);
   if (m.mode == SplitMode::kfold) {
     m.folds = m.file.int_attribute("/", "num_folds");
+    // The rule of subject_folds (splits.cpp): 2 to the number of subjects.
+    if (m.folds < 2 || m.folds > static_cast<int64_t>(m.subjects.size())) {
+      throw FormatError(fmt::format("{}: attribute 'num_folds': expected 2 to {} (the subjects), found {}", m.where(),
+                                    m.subjects.size(), m.folds));
+    }
     m.window_fold = m.read_column<int8_t>("/fold", h5::Type::i8, m.N);
+    for (int64_t i = 0; i < m.N; ++i) {
+      if (m.window_fold[i] < 0 || m.window_fold[i] >= m.folds) {
+        throw FormatError(fmt::format("{}: '/fold' window {}: expected 0 to {}, found {}", m.where(), i, m.folds - 1,
+                                      m.window_fold[i]));
+      }
+    }
+    for (const char* name : {"/normalisation/fold_mean", "/normalisation/fold_std"}) {
+      if (m.file.info(name).shape != std::vector<int64_t>{m.folds, m.R}) {
+        throw FormatError(fmt::format("{}: '{}' must be [{}, {}]", m.where(), name, m.folds, m.R));
+      }
+    }
     m.fold_mean.resize(static_cast<std::size_t>(m.folds * m.R));
     m.fold_std.resize(m.fold_mean.size());
-    if (m.file.info("/normalisation/fold_mean").numel() != m.folds * m.R) {
-      throw FormatError(fmt::format("{}: '/normalisation/fold_mean' must be [{}, {}]", m.where(), m.folds, m.R));
-    }
     m.file.read("/normalisation/fold_mean", h5::Type::f64, m.fold_mean.data());
     m.file.read("/normalisation/fold_std", h5::Type::f64, m.fold_std.data());
   }

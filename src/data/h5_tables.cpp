@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::data {
@@ -99,16 +100,20 @@ std::vector<std::string> read_strings(const h5::File& file, const std::string& n
   if (!ds.valid() || H5Tget_class(stored.get()) != H5T_STRING || H5Sget_simple_extent_ndims(space.get()) != 1) {
     throw FormatError(fmt::format("'{}': '{}' is not a 1-D string dataset", file.path(), name));
   }
+  file.check_extent(ds.get(), name);
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.get(), &n, nullptr);
   std::vector<std::string> out;
   if (n == 0) return out;
   if (H5Tis_variable_str(stored.get()) > 0) {
+    file.check_string_heaps(ds.get(), name);
     h5::Handle type(H5Tcopy(H5T_C_S1));
     H5Tset_size(type.get(), H5T_VARIABLE);
     H5Tset_cset(type.get(), H5Tget_cset(stored.get()));
     std::vector<char*> pointers(n, nullptr);
     if (H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
+      // The strings read before the failure are ours to free.
+      H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, pointers.data());
       throw FormatError(fmt::format("'{}': cannot read strings '{}'", file.path(), name));
     }
     for (auto* p : pointers) out.emplace_back(p ? p : "");
@@ -124,6 +129,12 @@ std::vector<std::string> read_strings(const h5::File& file, const std::string& n
       out.emplace_back(p, strnlen(p, size));
     }
   }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!io::is_valid_utf8(out[i])) {
+      throw FormatError(fmt::format("'{}': '{}' string {}: expected UTF-8 text, found '{}'", file.path(), name, i,
+                                    io::printable(out[i])));
+    }
+  }
   return out;
 }
 
@@ -137,10 +148,7 @@ void set_double_attribute(h5::File& file, const std::string& object_path, const 
 }
 
 double double_attribute(const h5::File& file, const std::string& object_path, const std::string& name) {
-  if (!file.has_attribute(object_path, name)) {
-    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", file.path(), name, object_path));
-  }
-  h5::Handle attr(H5Aopen_by_name(file.id(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  h5::Handle attr = file.open_attribute(object_path, name);
   double value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not a number", file.path(), name, object_path));
@@ -155,6 +163,7 @@ h5::Handle open_cached(const h5::File& file, const std::string& name, std::size_
   H5Pset_chunk_cache(dapl.get(), 10007, cache_bytes, 1.0);
   h5::Handle ds(H5Dopen2(file.id(), name.c_str(), dapl.get()));
   if (!ds.valid()) throw FormatError(fmt::format("'{}': '{}' is not a dataset", file.path(), name));
+  file.check_extent(ds.get(), name);
   return ds;
 }
 

@@ -147,7 +147,7 @@ std::string evaluation_json(const EvaluationResult& result, const std::string& p
   json provenance;
   try {
     provenance = json::parse(provenance_json.empty() ? "{}" : provenance_json);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(fmt::format("evaluation provenance: expected a JSON object, found invalid JSON ({})", e.what()));
   }
   if (!provenance.is_object()) {
@@ -220,7 +220,7 @@ void label_splits_from_record(EvaluationInput& input, const std::string& dataset
   json record;
   try {
     record = json::parse(dataset_record_json);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(fmt::format("{}: invalid JSON ({})", source, e.what()));
   }
   const auto field = [&](const json& object, const char* key, const char* path) -> const json& {

@@ -503,7 +503,7 @@ std::vector<std::pair<std::string, std::string>> provenance_items(const std::str
   json j;
   try {
     j = json::parse(json_object);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(fmt::format("provenance: invalid JSON ({})", e.what()));
   }
   if (!j.is_object()) throw FormatError(fmt::format("provenance: expected a JSON object, found {}", j.type_name()));

@@ -26,7 +26,7 @@ std::vector<TrainingRecord> read_training_metrics(const std::string& jsonl_path)
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       throw FormatError(fmt::format("{}: invalid JSON ({})", where, e.what()));
     }
     if (!j.is_object()) throw FormatError(fmt::format("{}: expected a JSON object, found {}", where, j.type_name()));

@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "core/plural.hpp"
+#include "io/mat_check.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
@@ -50,12 +51,19 @@ using MatVar = std::unique_ptr<matvar_t, VarFreer>;
 std::size_t element_count(const matvar_t* v) {
   if (!v || v->rank <= 0 || !v->dims) return 0;
   std::size_t n = 1;
-  for (int i = 0; i < v->rank; ++i) n *= v->dims[i];
+  for (int i = 0; i < v->rank; ++i) {
+    if (__builtin_mul_overflow(n, v->dims[i], &n)) return SIZE_MAX;  // never what a buffer holds
+  }
   return n;
 }
 
+// Whether matio's buffer holds all `n` values of `each` bytes that the dims promise (a damaged file
+// can declare more than matio read).
+bool holds(const matvar_t* v, std::size_t n, std::size_t each) { return each > 0 && n <= v->nbytes / each; }
+
 bool is_numeric(const matvar_t* v) {
-  return v && v->class_type >= MAT_C_DOUBLE && v->class_type <= MAT_C_UINT64 && !v->isComplex && v->data;
+  return v && v->class_type >= MAT_C_DOUBLE && v->class_type <= MAT_C_UINT64 && !v->isComplex && v->data &&
+         holds(v, element_count(v), Mat_SizeOf(v->data_type));
 }
 
 // Numeric values converted to double, in MATLAB's column-major order.
@@ -89,6 +97,7 @@ std::optional<std::string> text(const matvar_t* v) {
   if (!v || v->class_type != MAT_C_CHAR) return std::nullopt;
   const std::size_t n = element_count(v);
   if (n == 0 || !v->data) return std::string();
+  if (v->data_size < 1 || !holds(v, n, static_cast<std::size_t>(v->data_size))) return std::nullopt;
   std::string out;
   if (v->data_size == 1) {
     out.assign(static_cast<const char*>(v->data), n);
@@ -255,6 +264,7 @@ io::OpenedRecording io::open_eeglab(const std::string& path, const ReadOptions& 
   rec.source = path;
   rec.format = "EEGLAB";
   io::regular_file_size(path);  // IoError for a missing file
+  check_mat_structure(path);  // before matio sizes anything by what the file declares
   silence_matio();
   std::lock_guard<std::mutex> lock(matio_mutex());
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));

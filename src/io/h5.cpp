@@ -5,9 +5,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 
+#include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::h5 {
@@ -26,7 +31,159 @@ hid_t native_type(Type t) {
   return H5T_NATIVE_FLOAT;
 }
 
+// Deflate, the only filter we write, expands data at most 1032-fold: a readable file holds no
+// dataset or attribute larger than that times its size.
+constexpr uint64_t kMaxExpansion = 1032;
+
+// The bytes of `dims` values of `value_bytes` each, a zero extent counted as one (so that a
+// dataset [0, 2^60] is no more acceptable than [1, 2^60]); UINT64_MAX on overflow.
+uint64_t extent_bytes(const std::vector<hsize_t>& dims, uint64_t value_bytes) {
+  uint64_t bytes = value_bytes;
+  for (hsize_t d : dims) {
+    if (__builtin_mul_overflow(bytes, std::max<uint64_t>(d, 1), &bytes)) return UINT64_MAX;
+  }
+  return bytes;
+}
+
+std::string dims_text(const std::vector<hsize_t>& dims) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+// A global heap collection as HDF5 1.10 decodes it (H5HG__cache_heap_deserialize, format spec
+// "Global Heap"): "GCOL", version 1, 3 reserved bytes, the collection's size (8 bytes), then
+// objects of index (2), reference count (2), reserved (4), size (8) and data padded to 8 bytes;
+// index 0 is the free space, whose size counts its header. HDF5 checks none of these sizes.
+struct Collection {
+  bool found = false;           // the signature, version and reserved bytes are there
+  std::string damage;           // why it cannot be decoded safely, "" if it can
+  std::set<uint32_t> objects;   // the indices of its objects (not 0)
+};
+
+uint64_t little_endian(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+
+Collection read_collection(std::FILE* file, uint64_t at, uint64_t file_size) {
+  Collection c;
+  unsigned char header[16];
+  if (at > file_size || file_size - at < 16 || std::fseek(file, static_cast<long>(at), SEEK_SET) != 0 ||
+      std::fread(header, 1, 16, file) != 16) {
+    c.damage = "no collection header there";
+    return c;
+  }
+  if (std::memcmp(header, "GCOL", 4) != 0 || header[4] != 1 || header[5] || header[6] || header[7]) {
+    c.damage = "no collection signature there";
+    return c;
+  }
+  c.found = true;
+  const uint64_t size = little_endian(header + 8, 8);
+  if (size < 16 || size > file_size - at) {
+    c.damage = fmt::format("a collection of {} bytes at offset {} of a {}-byte file", size, at, file_size);
+    return c;
+  }
+  std::vector<unsigned char> bytes(static_cast<std::size_t>(size - 16));
+  if (std::fread(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
+    c.damage = "a collection that cannot be read";
+    return c;
+  }
+  uint64_t pos = 16;
+  while (pos + 16 <= size) {  // a tail shorter than an object header is free space
+    const unsigned char* p = bytes.data() + (pos - 16);
+    const auto index = static_cast<uint32_t>(little_endian(p, 2));
+    const uint64_t object = little_endian(p + 8, 8);
+    const uint64_t need = index == 0 ? object : 16 + (object + 7) / 8 * 8;
+    if (object > size || need < 16 || need > size - pos) {
+      c.damage = fmt::format("object {} of {} bytes at byte {} of a {}-byte collection", index, object, pos, size);
+      return c;
+    }
+    if (index != 0) c.objects.insert(index);
+    pos += need;
+  }
+  return c;
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
 }  // namespace
+
+void File::check_string_heaps(hid_t dataset, const std::string& name) const {
+  if (max_bytes_ == 0) return;
+  Handle space(H5Dget_space(dataset));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0) return;
+  const haddr_t offset = H5Dget_offset(dataset);
+  if (offset == HADDR_UNDEF) {
+    throw FormatError(fmt::format("'{}': strings '{}': expected them stored contiguously, found another layout", path_,
+                                  name));
+  }
+  Handle fcpl(H5Fget_create_plist(file_.get()));
+  hsize_t base = 0;  // the user block before the HDF5 data (512 bytes in MATLAB's files)
+  if (!fcpl.valid() || H5Pget_userblock(fcpl.get(), &base) < 0) base = 0;
+  const uint64_t file_size = max_bytes_ / kMaxExpansion;
+  // Each element: its length (4 bytes), then the heap ID: collection address (8), object index (4).
+  const uint64_t bytes = static_cast<uint64_t>(n) * 16;
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path_.c_str(), "rb"));
+  std::vector<unsigned char> ids(static_cast<std::size_t>(std::min<uint64_t>(bytes, file_size)));
+  if (!file || base + offset > file_size || bytes > file_size - base - offset ||
+      std::fseek(file.get(), static_cast<long>(base + offset), SEEK_SET) != 0 ||
+      std::fread(ids.data(), 1, ids.size(), file.get()) != ids.size()) {
+    throw FormatError(fmt::format("'{}': strings '{}': expected {} bytes of string references at offset {}, found "
+                                  "the end of the file",
+                                  path_, name, bytes, base + offset));
+  }
+  std::map<uint64_t, Collection> collections;
+  for (hssize_t i = 0; i < n; ++i) {
+    const unsigned char* p = ids.data() + i * 16;
+    if (little_endian(p, 4) == 0) continue;  // an empty string points nowhere
+    const uint64_t address = little_endian(p + 4, 8);
+    const auto index = static_cast<uint32_t>(little_endian(p + 12, 4));
+    auto it = collections.find(address);
+    if (it == collections.end()) {
+      it = collections.emplace(address, read_collection(file.get(), base + address, file_size)).first;
+    }
+    if (!it->second.damage.empty() || it->second.objects.count(index) == 0) {
+      throw FormatError(fmt::format("'{}': strings '{}' string {}: expected an object of a global heap collection, "
+                                    "found {}",
+                                    path_, name, i,
+                                    it->second.damage.empty() ? fmt::format("no object {} in it", index)
+                                                              : it->second.damage));
+    }
+  }
+}
+
+void check_all_heap_collections(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw IoError(fmt::format("cannot open '{}' for reading", path));
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError(fmt::format("cannot read the size of '{}'", path));
+  // Read in blocks that overlap by 3 bytes, so that no signature falls between two.
+  std::vector<unsigned char> block(1 << 20);
+  std::vector<uint64_t> found;
+  for (uint64_t at = 0; at < file_size;) {
+    std::fseek(file.get(), static_cast<long>(at), SEEK_SET);
+    const std::size_t got = std::fread(block.data(), 1, block.size(), file.get());
+    if (got < 4) break;
+    for (std::size_t i = 0; i + 4 <= got; ++i) {
+      if (block[i] == 'G' && std::memcmp(&block[i], "GCOL", 4) == 0) found.push_back(at + i);
+    }
+    if (got < block.size()) break;
+    at += got - 3;
+  }
+  for (uint64_t at : found) {
+    const Collection c = read_collection(file.get(), at, file_size);
+    // "GCOL" inside other data is no collection unless version and reserved bytes agree too.
+    if (c.found && !c.damage.empty()) {
+      throw FormatError(fmt::format("'{}': a damaged global heap collection: {}", path, c.damage));
+    }
+  }
+}
 
 void silence_library_errors() {
   static std::once_flag once;
@@ -95,7 +252,11 @@ File File::open_read(const std::string& path) {
     // The signature was found, so the file is readable; what HDF5 cannot open is its content.
     throw FormatError(fmt::format("'{}': an HDF5 file that HDF5 cannot open (truncated or damaged)", path));
   }
-  return File(path, std::move(f));
+  hsize_t size = 0;
+  if (H5Fget_filesize(f.get(), &size) < 0 || size == 0) {
+    throw FormatError(fmt::format("'{}': an HDF5 file whose size HDF5 cannot tell (damaged)", path));
+  }
+  return File(path, std::move(f), size > UINT64_MAX / kMaxExpansion ? UINT64_MAX : size * kMaxExpansion);
 }
 
 File File::create(const std::string& path) {
@@ -183,7 +344,42 @@ Handle File::open_dataset(const std::string& name) const {
   if (!exists(name)) throw FormatError(fmt::format("'{}': dataset '{}' not found", path_, name));
   Handle ds(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT));
   if (!ds.valid()) throw FormatError(fmt::format("'{}': '{}' is not a dataset", path_, name));
+  check_extent(ds.get(), name);
   return ds;
+}
+
+void File::check_extent(hid_t dataset, const std::string& name) const {
+  if (max_bytes_ == 0) return;
+  Handle space(H5Dget_space(dataset));
+  Handle dtype(H5Dget_type(dataset));
+  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  if (rank < 0 || rank > H5S_MAX_RANK || !dtype.valid()) {
+    throw FormatError(fmt::format("'{}': dataset '{}' has an unreadable shape or type", path_, name));
+  }
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  const std::size_t value_bytes = H5Tget_size(dtype.get());
+  const uint64_t bytes = extent_bytes(dims, std::max<std::size_t>(value_bytes, 1));
+  if (value_bytes == 0 || bytes > max_bytes_) {
+    throw FormatError(fmt::format("'{}': dataset '{}': expected at most {} bytes (1032 times the file's size), found "
+                                  "{} values of {} bytes",
+                                  path_, name, max_bytes_, dims_text(dims), value_bytes));
+  }
+  Handle dcpl(H5Dget_create_plist(dataset));
+  if (dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(H5S_MAX_RANK);
+    const int chunk_rank = H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, chunk.data());
+    if (chunk_rank != rank) {
+      throw FormatError(fmt::format("'{}': dataset '{}': chunks of rank {} for a rank-{} dataset", path_, name,
+                                    chunk_rank, rank));
+    }
+    chunk.resize(static_cast<std::size_t>(rank));
+    if (extent_bytes(chunk, value_bytes) > max_bytes_) {
+      throw FormatError(fmt::format("'{}': dataset '{}': expected chunks of at most {} bytes (1032 times the file's "
+                                    "size), found chunks of {} values of {} bytes",
+                                    path_, name, max_bytes_, dims_text(chunk), value_bytes));
+    }
+  }
 }
 
 DatasetInfo File::info(const std::string& name) const {
@@ -276,11 +472,22 @@ bool File::has_attribute(const std::string& object_path, const std::string& name
   return exists(object_path) && H5Aexists_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
-std::string File::string_attribute(const std::string& object_path, const std::string& name) const {
+Handle File::open_attribute(const std::string& object_path, const std::string& name) const {
   if (!has_attribute(object_path, name)) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", path_, name, object_path));
   }
   Handle attr(H5Aopen_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle space(attr.valid() ? H5Aget_space(attr.get()) : -1);
+  const hssize_t values = space.valid() ? H5Sget_simple_extent_npoints(space.get()) : -1;
+  if (values != 1) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}': expected one value, found {}", path_, name,
+                                  object_path, values < 0 ? std::string("an unreadable extent") : std::to_string(values)));
+  }
+  return attr;
+}
+
+std::string File::string_attribute(const std::string& object_path, const std::string& name) const {
+  Handle attr = open_attribute(object_path, name);
   Handle type(H5Aget_type(attr.get()));
   if (H5Tget_class(type.get()) != H5T_STRING) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not a string", path_, name, object_path));
@@ -295,22 +502,32 @@ std::string File::string_attribute(const std::string& object_path, const std::st
     }
     std::string out(value);
     H5free_memory(value);
-    return out;
+    return checked_utf8(std::move(out), name, object_path);
   }
   const std::size_t size = H5Tget_size(type.get());
+  if (size == 0 || (max_bytes_ != 0 && size > max_bytes_)) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}': expected a string of at most {} bytes, found {} bytes",
+                                  path_, name, object_path, max_bytes_, size));
+  }
   std::string out(size, '\0');
   if (H5Aread(attr.get(), type.get(), out.data()) < 0) {
     throw FormatError(fmt::format("'{}': cannot read attribute '{}' of '{}'", path_, name, object_path));
   }
   out.resize(std::strlen(out.c_str()));
-  return out;
+  return checked_utf8(std::move(out), name, object_path);
+}
+
+// Our files hold UTF-8 text (names, JSON); anything else would break whatever shows or parses it.
+std::string File::checked_utf8(std::string text, const std::string& name, const std::string& object_path) const {
+  if (!io::is_valid_utf8(text)) {
+    throw FormatError(fmt::format("'{}': attribute '{}' of '{}': expected UTF-8 text, found '{}'", path_, name,
+                                  object_path, io::printable(text)));
+  }
+  return text;
 }
 
 int64_t File::int_attribute(const std::string& object_path, const std::string& name) const {
-  if (!has_attribute(object_path, name)) {
-    throw FormatError(fmt::format("'{}': attribute '{}' of '{}' not found", path_, name, object_path));
-  }
-  Handle attr(H5Aopen_by_name(file_.get(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle attr = open_attribute(object_path, name);
   int64_t value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
     throw FormatError(fmt::format("'{}': attribute '{}' of '{}' is not an integer", path_, name, object_path));

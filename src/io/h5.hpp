@@ -80,6 +80,10 @@ class File {
   void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
   void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
   bool has_attribute(const std::string& object_path, const std::string& name) const;
+  // Opens an attribute that holds exactly one value (a scalar or a one-element array): what every
+  // reader of ours expects, and what makes reading it into one variable safe. FormatError
+  // otherwise, and when it is missing.
+  Handle open_attribute(const std::string& object_path, const std::string& name) const;
   std::string string_attribute(const std::string& object_path, const std::string& name) const;
   int64_t int_attribute(const std::string& object_path, const std::string& name) const;
 
@@ -90,16 +94,36 @@ class File {
   // destructor closes without being able to report). The File is unusable afterwards.
   void close();
 
+  // Checks the extent of an open dataset (`name` for the message) before anything of its declared
+  // size is allocated, by us or by HDF5: its rank, its values (dims x stored type size) and its
+  // chunks must fit what this file can hold, at most 1032 times its size (deflate's largest
+  // ratio). FormatError naming the dataset otherwise. Files being written are not bounded.
+  void check_extent(hid_t dataset, const std::string& name) const;
+  // Checks the global-heap collections that a contiguous dataset of variable-length strings points
+  // into, before HDF5 reads them: HDF5 1.10 trusts the object sizes there, and a damaged one made
+  // it copy gigabytes or loop without end. FormatError naming the dataset when a collection is
+  // damaged, an element points to no object, or the strings are not stored contiguously (as we
+  // and h5py write them).
+  void check_string_heaps(hid_t dataset, const std::string& name) const;
+
  private:
-  File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
+  File(std::string path, Handle file, uint64_t max_bytes = 0)
+      : path_(std::move(path)), file_(std::move(file)), max_bytes_(max_bytes) {}
   Handle open_dataset(const std::string& name) const;
+  std::string checked_utf8(std::string text, const std::string& name, const std::string& object_path) const;
   std::string path_;
   Handle file_;
+  uint64_t max_bytes_ = 0;  // what a value may take at most; 0: unbounded (a file being written)
 };
 
 // Why a write failed, for an error message: the system's reason HDF5 left in errno (": No space
 // left on device"), or a guess when it left none. Set errno to 0 before the HDF5 call.
 std::string write_failure_reason();
+
+// Checks every global-heap collection in a file (found by its signature "GCOL") as
+// File::check_string_heaps does, for files whose variable-length data a library reads (matio's
+// v7.3 attributes). Reads the whole file once.
+void check_all_heap_collections(const std::string& path);
 
 // Silences HDF5's own error printing (we report errors ourselves). Idempotent.
 void silence_library_errors();

@@ -218,7 +218,7 @@ ModelConfig ModelConfig::from_json(const std::string& json_text, const std::stri
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ConfigError(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
   ModelConfig c;

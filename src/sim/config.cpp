@@ -684,7 +684,7 @@ SimulationConfig simulation_config_from_json(const std::string& text, const std:
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ConfigError(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
   SimulationConfig c = SimulationConfig::defaults();

@@ -678,3 +678,60 @@ TEST_CASE("DatasetReader batches equal the written windows, in request order", "
   CHECK_THAT(reader.parameters_json(), Contains("\"window_samples\": 3200"));
   CHECK_THROWS_AS(DatasetReader((dir / "missing.h5").string()), IoError);
 }
+
+TEST_CASE("A damaged HDF5 file: an attribute of many values or an extent beyond the file is a FormatError", "[data]") {
+  TempDir dir;
+  const std::string path = (dir / "damaged.h5").string();
+  {
+    auto file = h5::File::create(path);
+    // format_version as an array of 64 values: reading it into one int64 would overflow.
+    const hsize_t count = 64;
+    const std::vector<int64_t> versions(count, 1);
+    h5::Handle space(H5Screate_simple(1, &count, nullptr));
+    h5::Handle attr(H5Acreate2(file.id(), "format_version", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+    REQUIRE(H5Awrite(attr.get(), H5T_NATIVE_INT64, versions.data()) >= 0);
+    // A chunked dataset of 2^40 floats with no chunk written: a file of a few KiB declares 4 TiB.
+    const hsize_t dims[3] = {hsize_t{1} << 20, 1024, 1024}, chunk[3] = {1, 1, 1024};
+    h5::Handle big_space(H5Screate_simple(3, dims, nullptr));
+    h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.get(), 3, chunk);
+    h5::Handle ds(H5Dcreate2(file.id(), "/windows", H5T_IEEE_F32LE, big_space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+    REQUIRE(ds.valid());
+  }
+  const auto file = h5::File::open_read(path);
+  CHECK_THAT(error_of<FormatError>([&] { file.int_attribute("/", "format_version"); }),
+             Contains("attribute 'format_version' of '/': expected one value, found 64"));
+  CHECK_THAT(error_of<FormatError>([&] { file.info("/windows"); }),
+             Contains("dataset '/windows': expected at most") && Contains("[1048576, 1024, 1024] values of 4 bytes"));
+}
+
+TEST_CASE("A string table whose global heap is damaged is a FormatError, not an endless loop in HDF5", "[data]") {
+  TempDir dir;
+  const std::string path = (dir / "strings.h5").string();
+  {
+    auto file = h5::File::create(path);
+    data::write_strings(file, "/names", {"Cz", "Pz", "O1"});
+  }
+  REQUIRE(data::read_strings(h5::File::open_read(path), "/names") == std::vector<std::string>{"Cz", "Pz", "O1"});
+  // The collection's free-space object (index 0) set to 0 bytes: HDF5 1.10's decoder then never
+  // moves past it (fuzz_h5_dataset).
+  std::string bytes = test::read_bytes(path);
+  const std::size_t heap = bytes.find("GCOL");
+  REQUIRE(heap != std::string::npos);
+  auto u64 = [&](std::size_t at) {
+    uint64_t v = 0;
+    std::memcpy(&v, &bytes[at], 8);
+    return v;
+  };
+  const uint64_t size = u64(heap + 8);
+  std::size_t pos = 16;
+  while (pos + 16 <= size && (bytes[heap + pos] != 0 || bytes[heap + pos + 1] != 0)) {
+    pos += 16 + (u64(heap + pos + 8) + 7) / 8 * 8;  // the objects of the strings, each padded to 8 bytes
+  }
+  REQUIRE(pos + 16 <= size);
+  std::memset(&bytes[heap + pos + 8], 0, 8);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  CHECK_THAT(error_of<FormatError>([&] { data::read_strings(h5::File::open_read(path), "/names"); }),
+             Contains("strings '/names' string 0: expected an object of a global heap collection") &&
+                 Contains("object 0 of 0 bytes"));
+}

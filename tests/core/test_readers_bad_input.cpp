@@ -617,3 +617,25 @@ TEST_CASE("HDF5 attributes beyond 64 KiB (3000 ROI names) are written and read b
   }
   CHECK(neurobolt::h5::File::open_read(old_path).string_attribute("/", "format") == "old-one");
 }
+
+TEST_CASE("A .set whose struct dims promise more than the file holds is refused before matio reads it",
+          "[io][eeglab]") {
+  TempDir dir;
+  const auto path = (dir / "bad.set").string();
+  SetSpec spec;
+  spec.data = {1, -1, 2, -2, 3, -3, 4, -4, 5, -5};
+  write_set(path, spec);
+  std::string bytes = neurobolt::test::read_bytes(path);
+  // chanlocs, the only 1 x 2 array: its dims element (miINT32, 8 bytes) becomes 1 x 2^28, which
+  // made matio allocate 2^28 x 2 fields (fuzz_eeglab).
+  const std::string dims("\x05\0\0\0\x08\0\0\0\x01\0\0\0\x02\0\0\0", 16);
+  const auto at = bytes.find(dims);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(bytes.find(dims, at + 1) == std::string::npos);
+  bytes[at + 12] = 0;
+  bytes[at + 15] = 0x10;
+  put(dir, "bad.set", bytes);
+  CHECK_THAT(error_of([&] { neurobolt::read_eeglab(path); }),
+             Catch::Contains("bad.set") && Catch::Contains("variable 'EEG', fields") &&
+                 Catch::Contains("found 268435456 elements x 2 fields"));
+}
