@@ -23,3 +23,14 @@ has() { grep -q -- "$2" "$work/$1" || { cat "$work/$1"; fail "$1 lacks '$2'"; };
 one_line_error() {
   [ "$(wc -l <"$work/err")" -eq 1 ] || { cat "$work/err"; fail "expected a one-line error"; }
 }
+# trained_model SEED MINUTES: a simulated study of 3 subjects ($work/sim), prepared ($work/data.h5:
+# calcarine and thalamus; subject 02 validates, 03 tests) and neurobolt-tiny trained on it for one
+# epoch ($work/run/best.h5), for the tests that need some checkpoint and recordings it fits.
+trained_model() {
+  "$bin" simulate --out "$work/sim" --subjects 3 --runs 1 --minutes "$2" --sfreq 250 --seed "$1" --threads 1 -q \
+    || fail "simulate"
+  "$bin" prepare "$work/sim" -o "$work/data.h5" --config neurobolt-tiny --rois calcarine,thalamus \
+    --split cross-subject --val-subjects 02 --test-subjects 03 -q || fail "prepare"
+  "$bin" train "$work/data.h5" -o "$work/run" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1 -q \
+    || fail "train"
+}

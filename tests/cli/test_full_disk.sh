@@ -8,12 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 # Inputs, made with room to spare.
-"$bin" simulate --out "$work/sim" --subjects 3 --runs 1 --minutes 1 --sfreq 250 --seed 5 --threads 1 -q \
-  || fail "simulate"
-"$bin" prepare "$work/sim" -o "$work/data.h5" --config neurobolt-tiny --rois calcarine,thalamus \
-  --split cross-subject --val-subjects 02 --test-subjects 03 -q || fail "prepare"
-"$bin" train "$work/data.h5" -o "$work/run" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1 -q \
-  || fail "train"
+trained_model 5 1
 "$bin" infer "$work/run/best.h5" "$work/sim" -o "$work/pred" --threads 1 -q || fail "infer"
 eeg=$work/sim/sub-01/eeg/sub-01_task-rest_run-1_eeg.edf
 # A 3-minute recording, so that even the stream's table (one short row per volume) outgrows 1 KiB.

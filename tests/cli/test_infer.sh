@@ -4,12 +4,7 @@
 # a recording without triggers, reading in small time blocks, and model/data mismatches.
 source "$(dirname "$0")/lib.sh"
 
-"$bin" simulate --out "$work/sim" --subjects 3 --runs 1 --minutes 1.5 --sfreq 250 --seed 6 --threads 1 -q \
-  || fail "simulate"
-"$bin" prepare "$work/sim" -o "$work/data.h5" --config neurobolt-tiny --rois calcarine,thalamus \
-  --split cross-subject --val-subjects 02 --test-subjects 03 -q || fail "prepare"
-"$bin" train "$work/data.h5" -o "$work/run" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1 -q \
-  || fail "train"
+trained_model 6 1.5
 model=$work/run/best.h5
 
 run 0 "$bin" infer "$model" "$work/sim" -o "$work/pred" --threads 1

@@ -4,12 +4,7 @@
 # with small and large chunks; latencies are printed; bad options and filtered checkpoints refused.
 source "$(dirname "$0")/lib.sh"
 
-"$bin" simulate --out "$work/sim" --subjects 3 --runs 1 --minutes 1 --sfreq 250 --seed 4 --threads 1 -q \
-  || fail "simulate"
-"$bin" prepare "$work/sim" -o "$work/data.h5" --config neurobolt-tiny --rois calcarine,thalamus \
-  --split cross-subject --val-subjects 02 --test-subjects 03 -q || fail "prepare"
-"$bin" train "$work/data.h5" -o "$work/run" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1 -q \
-  || fail "train"
+trained_model 4 1
 model=$work/run/best.h5
 eeg=$work/sim/sub-01/eeg/sub-01_task-rest_run-1_eeg.edf
 
@@ -50,4 +45,9 @@ grep "latency median" "$work/out"
 run 3 "$bin" stream "$model" "$eeg" -o "$work/fast.tsv" --speed 0; has err "already exists (use --force"
 run 2 "$bin" stream "$model" "$eeg" --speed -1
 run 2 "$bin" stream "$model" "$eeg" --chunk-ms 0
+# A checkpoint trained with a zero-phase high-pass cannot stream: refused, naming the filter.
+"$bin" prepare "$work/sim" -o "$work/hp.h5" --config neurobolt-tiny --rois calcarine,thalamus --highpass 0.5 \
+  --split cross-subject --val-subjects 02 --test-subjects 03 -q || fail "prepare --highpass"
+"$bin" train "$work/hp.h5" -o "$work/hp" --config neurobolt-tiny --epochs 1 --batch 4 --threads 1 -q || fail "train hp"
+run 5 "$bin" stream "$work/hp/best.h5" "$eeg" --speed 0; has err "high-pass 0.5 Hz"; has err "zero-phase"; one_line_error
 echo "ok: stream"
