@@ -150,9 +150,8 @@ seed_nifti() {
   copy_generated fuzz_nifti "$out"
   for f in "$real"/nifti/*.nii "$real"/nifti/*.nii.gz; do
     [ -f "$f" ] || continue
-    if [ "$(stat -c %s "$f")" -le "$max_len" ]; then
-      cp "$f" "$out/"
-    elif [[ "$f" == *.gz ]]; then  # the header (and the first volumes) of a large image
+    [ "$(stat -c %s "$f")" -le "$max_len" ] && cp "$f" "$out/"
+    if [[ "$f" == *.gz ]]; then  # uncompressed: the header and the first volumes (NIfTI-2 among them)
       gzip -dc "$f" | head -c "$max_len" > "$out/$(basename "${f%.gz}")" || true
     fi
   done

@@ -198,9 +198,13 @@ NiftiImage read_nifti(const std::string& path, bool header_only) {
     throw FormatError(fmt::format("'{}': the voxel data file '{}' that the header points to cannot be read", path,
                                   nim->iname));
   }
+  if (nim->iname_offset < 0) {
+    throw FormatError(fmt::format("'{}' field vox_offset: expected an offset >= 0, found {}", path,
+                                  static_cast<int64_t>(nim->iname_offset)));
+  }
   if (nim->iname && !nifti_is_gzfile(nim->iname)) {
     const int64_t file_bytes = nifti_get_filesize(nim->iname);
-    if (file_bytes >= 0 && file_bytes < nim->iname_offset + data_bytes)
+    if (file_bytes >= 0 && (nim->iname_offset > file_bytes || file_bytes - nim->iname_offset < data_bytes))
       throw FormatError(
           fmt::format("'{}': truncated: the header promises {} bytes of voxel data from offset {}, "
                       "the file has {} bytes",

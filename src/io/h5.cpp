@@ -58,7 +58,7 @@ std::string dims_text(const std::vector<hsize_t>& dims) {
 struct Collection {
   bool found = false;           // the signature, version and reserved bytes are there
   std::string damage;           // why it cannot be decoded safely, "" if it can
-  std::set<uint32_t> objects;   // the indices of its objects (not 0)
+  std::map<uint32_t, uint64_t> objects;  // the bytes of each object by index (not 0)
 };
 
 uint64_t little_endian(const unsigned char* p, int bytes) {
@@ -100,7 +100,7 @@ Collection read_collection(std::FILE* file, uint64_t at, uint64_t file_size) {
       c.damage = fmt::format("object {} of {} bytes at byte {} of a {}-byte collection", index, object, pos, size);
       return c;
     }
-    if (index != 0) c.objects.insert(index);
+    if (index != 0) c.objects[index] = object;
     pos += need;
   }
   return c;
@@ -141,18 +141,26 @@ void File::check_string_heaps(hid_t dataset, const std::string& name) const {
   for (hssize_t i = 0; i < n; ++i) {
     const unsigned char* p = ids.data() + i * 16;
     if (little_endian(p, 4) == 0) continue;  // an empty string points nowhere
+    const uint64_t length = little_endian(p, 4);
     const uint64_t address = little_endian(p + 4, 8);
     const auto index = static_cast<uint32_t>(little_endian(p + 12, 4));
     auto it = collections.find(address);
     if (it == collections.end()) {
       it = collections.emplace(address, read_collection(file.get(), base + address, file_size)).first;
     }
-    if (!it->second.damage.empty() || it->second.objects.count(index) == 0) {
+    const auto object = it->second.objects.find(index);
+    if (!it->second.damage.empty() || object == it->second.objects.end()) {
       throw FormatError(fmt::format("'{}': strings '{}' string {}: expected an object of a global heap collection, "
                                     "found {}",
                                     path_, name, i,
                                     it->second.damage.empty() ? fmt::format("no object {} in it", index)
                                                               : it->second.damage));
+    }
+    // HDF5 allocates the length the string claims before it copies the object.
+    if (length > object->second) {
+      throw FormatError(fmt::format("'{}': strings '{}' string {}: expected at most {} bytes (its heap object), found "
+                                    "a length of {}",
+                                    path_, name, i, object->second, length));
     }
   }
 }

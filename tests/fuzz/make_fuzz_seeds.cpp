@@ -3,7 +3,6 @@
 // fuzz_h5_dataset, fuzz_eeglab, fuzz_nifti (through the writers the library uses), fuzz_edf
 // (EDF+D and BDF+D, written byte by byte) and fuzz_json (the default simulation config).
 #include <matio.h>
-#include <nifti2_io.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -193,20 +192,6 @@ neurobolt::SimulationConfig simulation_config() {
   return config;
 }
 
-// A NIfTI-2 image through nifticlib (write_nifti writes NIfTI-1 only).
-void write_nifti2(const fs::path& path) {
-  const int64_t dims[8] = {4, 3, 2, 2, 2, 1, 1, 1};
-  nifti_image* nim = nifti_make_new_nim(dims, NIFTI_TYPE_INT16, 1);
-  nim->scl_slope = 0.5;
-  nim->pixdim[4] = 2.0;
-  nim->xyz_units = NIFTI_UNITS_MM;
-  nim->time_units = NIFTI_UNITS_SEC;
-  nifti_set_filenames(nim, path.c_str(), 0, 1);
-  nim->nifti_type = NIFTI_FTYPE_NIFTI2_1;  // after the names, which set NIfTI-1 for .nii
-  nifti_image_write(nim);
-  nifti_image_free(nim);
-}
-
 void write_nifti1(const fs::path& path) {
   neurobolt::NiftiImage image;
   image.grid.dims = {3, 2, 2};
@@ -254,7 +239,6 @@ int main(int argc, char** argv) {
     fs::create_directories(out / "fuzz_nifti");
     write_nifti1(out / "fuzz_nifti" / "nifti1.nii");
     write_nifti1(out / "fuzz_nifti" / "nifti1.nii.gz");
-    write_nifti2(out / "fuzz_nifti" / "nifti2.nii");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_fuzz_seeds: %s\n", e.what());
     return 1;
