@@ -172,7 +172,7 @@ void read_rows_f32(const h5::Handle& dataset, const std::string& what, int64_t f
   const int rank = H5Sget_simple_extent_ndims(space.get());
   std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  if (rank < 1 || first < 0 || count < 0 || static_cast<hsize_t>(first + count) > dims[0]) {
+  if (rank < 1 || first < 0 || count < 0 || static_cast<hsize_t>(first) + static_cast<hsize_t>(count) > dims[0]) {
     throw FormatError(fmt::format("{}: rows [{}, {}) are out of range (it has {})", what, first, first + count,
                                   rank < 1 ? 0 : dims[0]));
   }

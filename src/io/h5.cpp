@@ -430,7 +430,7 @@ void File::read_rows(const std::string& name, Type type, int64_t first, int64_t 
   if (rank < 1) throw FormatError(fmt::format("'{}': dataset '{}' has no rows", path_, name));
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  if (first < 0 || count < 0 || static_cast<hsize_t>(first + count) > dims[0]) {
+  if (first < 0 || count < 0 || static_cast<hsize_t>(first) + static_cast<hsize_t>(count) > dims[0]) {
     throw FormatError(fmt::format("'{}': rows [{}, {}) of dataset '{}' are out of range (it has {})", path_, first,
                                   first + count, name, dims[0]));
   }
