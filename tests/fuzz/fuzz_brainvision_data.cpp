@@ -10,24 +10,11 @@
 #include <string_view>
 
 #include "fuzz_files.hpp"
-#include "neurobolt/describe.hpp"
+#include "fuzz_recording.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 
 namespace fz = neurobolt::fuzz;
-
-namespace {
-
-void check(const neurobolt::Recording& rec) {
-  if (static_cast<int64_t>(rec.data.size()) != rec.num_channels() * rec.samples_in_data()) __builtin_trap();
-  fz::touch(rec.data);
-  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
-  const neurobolt::RecordingSummary summary = neurobolt::summarize_recording(rec);
-  (void)neurobolt::format_recording(summary);
-  (void)neurobolt::recording_json(summary);
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto parts = fz::split(std::string_view(reinterpret_cast<const char*>(data), size), 3);
@@ -36,10 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (parts.size() > 1) fz::write_file("fuzz.vmrk", parts[1]);
   if (parts.size() > 2) fz::write_file("fuzz.eeg", parts[2]);
   try {
-    check(neurobolt::read_brainvision(header));
+    fz::check_recording(neurobolt::read_brainvision(header));
     const neurobolt::RecordingReader reader(header);
     const int64_t n = reader.header().num_samples;
-    check(reader.read(n / 2, n - n / 2));
+    fz::check_recording(reader.read(n / 2, n - n / 2));
   } catch (const neurobolt::Error& e) {
     fz::report(e);
   }

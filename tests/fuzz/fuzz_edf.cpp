@@ -7,36 +7,21 @@
 #include <string_view>
 
 #include "fuzz_files.hpp"
-#include "neurobolt/describe.hpp"
+#include "fuzz_recording.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 
 namespace fz = neurobolt::fuzz;
-
-namespace {
-
-void check(const neurobolt::Recording& rec) {
-  const int64_t samples = rec.samples_in_data();
-  if (static_cast<int64_t>(rec.data.size()) != rec.num_channels() * samples) __builtin_trap();  // the reader's promise
-  fz::touch(rec.data);
-  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
-  const neurobolt::RecordingSummary summary = neurobolt::summarize_recording(rec);
-  (void)neurobolt::format_recording(summary);
-  (void)neurobolt::recording_json(summary);
-  for (const auto& a : rec.annotations) (void)a.description();
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   // A BDF starts with byte 0xFF; the extension tells the reader which format to expect.
   const std::string path = fz::write_file(size > 0 && data[0] == 0xFF ? "fuzz.bdf" : "fuzz.edf", bytes);
   try {
-    check(neurobolt::read_edf(path));
+    fz::check_recording(neurobolt::read_edf(path));
     const neurobolt::RecordingReader reader(path);
     const int64_t n = reader.header().num_samples;
-    check(reader.read(n / 3, n / 3 + 1));
+    fz::check_recording(reader.read(n / 3, n / 3 + 1));
   } catch (const neurobolt::Error& e) {
     fz::report(e);
   }

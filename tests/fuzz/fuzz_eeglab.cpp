@@ -6,24 +6,11 @@
 #include <string_view>
 
 #include "fuzz_files.hpp"
-#include "neurobolt/describe.hpp"
+#include "fuzz_recording.hpp"
 #include "neurobolt/error.hpp"
 #include "neurobolt/recording.hpp"
 
 namespace fz = neurobolt::fuzz;
-
-namespace {
-
-void check(const neurobolt::Recording& rec) {
-  if (static_cast<int64_t>(rec.data.size()) != rec.num_channels() * rec.samples_in_data()) __builtin_trap();
-  fz::touch(rec.data);
-  // What `neurobolt info` prints of it, as text and as JSON (JSON needs valid UTF-8 everywhere).
-  const neurobolt::RecordingSummary summary = neurobolt::summarize_recording(rec);
-  (void)neurobolt::format_recording(summary);
-  (void)neurobolt::recording_json(summary);
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto parts = fz::split(std::string_view(reinterpret_cast<const char*>(data), size), 2);
@@ -31,10 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string set = fz::write_file("fuzz.set", parts[0]);
   if (parts.size() > 1) fz::write_file("fuzz.fdt", parts[1]);
   try {
-    check(neurobolt::read_eeglab(set));
+    fz::check_recording(neurobolt::read_eeglab(set));
     const neurobolt::RecordingReader reader(set);
     const int64_t n = reader.header().num_samples;
-    check(reader.read(n / 2, -1));
+    fz::check_recording(reader.read(n / 2, -1));
   } catch (const neurobolt::Error& e) {
     fz::report(e);
   }
