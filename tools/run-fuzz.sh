@@ -192,6 +192,22 @@ seed_pth() {
 }
 
 # A value of libFuzzer's final stats ("stat::NAME: VALUE").
+# known_open NAME LOG: prints the open finding (tests/fuzz/open/known.txt) whose every pattern the
+# crash log matches, if one does.
+known_open() {
+  local target patterns pattern all
+  [ -f "$root/tests/fuzz/open/known.txt" ] || return 0
+  while IFS=$'\t' read -r target patterns; do
+    [ "$target" = "$1" ] || continue
+    all=1
+    IFS=$'\t' read -r -a list <<<"$patterns"
+    for pattern in "${list[@]}"; do
+      grep -Eq -- "$pattern" "$2" || { all=0; break; }
+    done
+    [ "$all" -eq 1 ] && { echo "${list[0]}"; return 0; }
+  done < <(grep -v '^#' "$root/tests/fuzz/open/known.txt")
+}
+
 final_stat() {  # final_stat LOG NAME
   grep -E "^stat::$2:" "$1" | tail -n 1 | awk '{print $2}'
 }
@@ -241,10 +257,18 @@ for target in "$build"/tests/fuzz/fuzz_*; do
   result=ok
   if ! "$target" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
          -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "$corpus" >> "$log" 2>&1; then
-    status=1
-    result=FAILED
-    echo "$name FAILED; log tail:" >&2
-    tail -n 40 "$log" >&2
+    known="$(known_open "$name" "$log")"
+    if [ -n "$known" ]; then
+      # A finding already on record (tests/fuzz/open/): reported, not a new failure; fuzzing of this
+      # target stopped there.
+      result="KNOWN OPEN ($known)"
+      echo "$name stopped on a known open finding (tests/fuzz/open/known.txt): $known" >&2
+    else
+      status=1
+      result=FAILED
+      echo "$name FAILED; log tail:" >&2
+      tail -n 40 "$log" >&2
+    fi
   fi
   executions="$(final_stat "$log" number_of_executed_units)"
   # Coverage: the "cov:" of the last status line libFuzzer printed.

@@ -4,6 +4,7 @@
 #include <nifti2_io.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -141,6 +142,24 @@ std::string format_number(double v) {
   return fmt::format("{:.6g}", v);
 }
 
+// nifticlib copies dim[1..dim[0]] into 8-element arrays before it checks dim[0]: a header whose
+// dim[0] is outside 1..7 overruns the stack inside nifti_image_read (fuzz_nifti: a NIfTI-2 header
+// with dim[0] = 1024). The header alone is read first (nifticlib reads it into the heap, in the
+// machine's byte order) and checked.
+void check_dimension_count(const std::string& path) {
+  char* header_name = nifti_findhdrname(path.c_str());
+  if (header_name == nullptr) return;  // nifti_image_read reports the missing header itself
+  int version = 0;
+  void* header = nifti_read_header(header_name, &version, 0);
+  std::free(header_name);
+  if (header == nullptr) return;
+  const int64_t dims = version == 2 ? static_cast<const nifti_2_header*>(header)->dim[0]
+                                    : static_cast<const nifti_1_header*>(header)->dim[0];
+  std::free(header);
+  if (dims < 1 || dims > 7)
+    throw FormatError(fmt::format("'{}' field dim[0]: expected 1 to 7 dimensions, found {}", path, dims));
+}
+
 }  // namespace
 
 bool NiftiGrid::same_as(const NiftiGrid& other, double tolerance) const {
@@ -166,6 +185,7 @@ NiftiImage read_nifti(const std::string& path, bool header_only) {
   if (!std::filesystem::is_regular_file(path, ec))
     throw IoError(fmt::format("cannot read NIfTI file '{}': {}", path,
                               std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+  check_dimension_count(path);
   NiftiPtr nim(nifti_image_read(path.c_str(), 0));
   if (!nim)
     throw FormatError(
