@@ -153,8 +153,13 @@ void check_dimension_count(const std::string& path) {
   void* header = nifti_read_header(header_name, &version, 0);
   std::free(header_name);
   if (header == nullptr) return;
-  const int64_t dims = version == 2 ? static_cast<const nifti_2_header*>(header)->dim[0]
-                                    : static_cast<const nifti_1_header*>(header)->dim[0];
+  // Only a header nifti_image_read would take as one (its size field says NIfTI-1 or -2);
+  // anything else it refuses itself, with the message for a file that is not NIfTI.
+  const bool nifti2 = version == 2 && static_cast<const nifti_2_header*>(header)->sizeof_hdr == 540;
+  const bool nifti1 = version == 1 && static_cast<const nifti_1_header*>(header)->sizeof_hdr == 348;
+  const int64_t dims = nifti2   ? static_cast<const nifti_2_header*>(header)->dim[0]
+                       : nifti1 ? static_cast<const nifti_1_header*>(header)->dim[0]
+                                : 1;
   std::free(header);
   if (dims < 1 || dims > 7)
     throw FormatError(fmt::format("'{}' field dim[0]: expected 1 to 7 dimensions, found {}", path, dims));

@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -142,6 +143,15 @@ TEST_CASE("NIfTI: missing, foreign and truncated files are refused", "[nifti]") 
   neurobolt::write_nifti((dir / "full.nii").string(), image);
   std::ifstream in((dir / "full.nii").string(), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // dim[0] beyond 7: nifticlib would copy past its 8-element arrays (fuzz_nifti, with NIfTI-2).
+  std::string many = bytes;
+  const int16_t thousand = 1000;
+  REQUIRE(many.size() > 348);
+  if (static_cast<unsigned char>(many[0]) == 92) std::memcpy(&many[40], &thousand, sizeof thousand);  // NIfTI-1, LE
+  write_text((dir / "many.nii").string(), many);
+  if (many != bytes)
+    CHECK_THROWS_WITH(neurobolt::read_nifti((dir / "many.nii").string()),
+                      Contains("many.nii' field dim[0]: expected 1 to 7 dimensions, found 1000"));
   write_text((dir / "cut.nii").string(), bytes.substr(0, bytes.size() / 2));
   CHECK_THROWS_WITH(neurobolt::read_nifti((dir / "cut.nii").string()),
                     Contains("cut.nii': truncated: the header promises 8192 bytes of voxel data"));
