@@ -53,14 +53,10 @@ AtomicOutput::~AtomicOutput() {
   }
 }
 
-namespace {
-
 std::string system_reason(int error) {
   if (error == EFBIG) return fmt::format("{} (the file-size limit, ulimit -f, was reached)", std::strerror(error));
   return std::strerror(error);
 }
-
-}  // namespace
 
 void write_file(const std::filesystem::path& path, std::string_view bytes, const std::string& name) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);

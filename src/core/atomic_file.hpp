@@ -36,6 +36,9 @@ class AtomicOutput {
 // the system's reason (a full disk, the file-size limit).
 void write_file(const std::filesystem::path& path, std::string_view bytes, const std::string& name);
 
+// The system's reason for a failed write (strerror), saying so when it is the file-size limit.
+std::string system_reason(int error);
+
 // Throws IoError unless `path` can be written: it does not exist or `force` is set.
 void check_writable_output(const std::filesystem::path& path, bool force);
 

@@ -115,6 +115,18 @@ double median_interval(std::vector<double> times) {
 
 namespace infer_detail {
 
+void copy_window(const float* src, int64_t src_stride, int64_t C, int64_t S, bool demean, float* dst) {
+  for (int64_t c = 0; c < C; ++c) {
+    const float* from = src + c * src_stride;
+    double mean = 0.0;
+    if (demean) {
+      for (int64_t s = 0; s < S; ++s) mean += from[s];
+      mean /= static_cast<double>(S);
+    }
+    for (int64_t s = 0; s < S; ++s) dst[c * S + s] = static_cast<float>(from[s] - mean);
+  }
+}
+
 EegPreprocessOptions checkpoint_preprocessing(const Predictor& predictor, const std::string& missing_channels,
                                               bool* demean) {
   const json metadata = parse_object(predictor.metadata_json());
@@ -411,16 +423,8 @@ InferRunReport process_run(ModelContext& m, const InferInput& in, const InferOpt
       held = begin;
       held_count = last - begin;
     }
-    float* dst = windows.data() + static_cast<int64_t>(pending.size()) * C * S;
-    for (int64_t c = 0; c < C; ++c) {
-      const float* src = buffer.data() + c * capacity + (begin - held);
-      double mean = 0.0;
-      if (m.demean) {
-        for (int64_t s = 0; s < S; ++s) mean += src[s];
-        mean /= static_cast<double>(S);
-      }
-      for (int64_t s = 0; s < S; ++s) dst[c * S + s] = static_cast<float>(src[s] - mean);
-    }
+    infer_detail::copy_window(buffer.data() + (begin - held), capacity, C, S, m.demean,
+                              windows.data() + static_cast<int64_t>(pending.size()) * C * S);
     pending.push_back(k);
     if (static_cast<int64_t>(pending.size()) == o.batch) flush();
   }

@@ -105,17 +105,7 @@ struct Streamer::Impl {
                                       pending[b].time, static_cast<double>(pending[b].end - stream->oldest()) / rate));
       }
       stream->read(begin, S, piece.data());
-      float* dst = windows.data() + b * static_cast<std::size_t>(C * S);
-      // Demeaned per channel exactly as infer does it.
-      for (int64_t c = 0; c < C; ++c) {
-        const float* src = piece.data() + c * S;
-        double mean = 0.0;
-        if (demean) {
-          for (int64_t s = 0; s < S; ++s) mean += src[s];
-          mean /= static_cast<double>(S);
-        }
-        for (int64_t s = 0; s < S; ++s) dst[c * S + s] = static_cast<float>(src[s] - mean);
-      }
+      infer_detail::copy_window(piece.data(), S, C, S, demean, windows.data() + b * static_cast<std::size_t>(C * S));
     }
     std::vector<float> out(count * static_cast<std::size_t>(R));
     predictor->predict(windows.data(), static_cast<int64_t>(count), out.data());

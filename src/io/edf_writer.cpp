@@ -108,7 +108,7 @@ int64_t choose_samples_per_record(double rate, int64_t num_samples, int64_t chan
 
 // EDFlib reports a failed write as -1; the system's reason (a full disk, the file-size limit) is
 // left in errno by the stdio call that failed.
-std::string reason_of(int error) { return error != 0 ? fmt::format(": {}", std::strerror(error)) : std::string(); }
+std::string reason_of(int error) { return error != 0 ? ": " + detail::system_reason(error) : std::string(); }
 
 void check(int status, const char* call, const std::string& path) {
   if (status != 0) throw IoError(fmt::format("writing '{}': EDFlib {} failed", path, call));

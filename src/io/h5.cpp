@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/atomic_file.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
@@ -545,9 +546,7 @@ int64_t File::int_attribute(const std::string& object_path, const std::string& n
 
 std::string write_failure_reason() {
   const int error = errno;
-  if (error == EFBIG) return fmt::format(": {} (the file-size limit, ulimit -f, was reached)", std::strerror(error));
-  if (error != 0) return fmt::format(": {}", std::strerror(error));
-  return " (disk full?)";
+  return error != 0 ? ": " + detail::system_reason(error) : std::string(" (disk full?)");
 }
 
 void File::flush() {
