@@ -13,6 +13,8 @@
 #include <set>
 
 #include "core/atomic_file.hpp"
+#include "io/h5_heap.hpp"
+#include "io/h5_structure.hpp"
 #include "io/reader_common.hpp"
 #include "neurobolt/error.hpp"
 
@@ -52,15 +54,13 @@ std::string dims_text(const std::vector<hsize_t>& dims) {
   return out + "]";
 }
 
-// A global heap collection as HDF5 1.10 decodes it (H5HG__cache_heap_deserialize, format spec
-// "Global Heap"): "GCOL", version 1, 3 reserved bytes, the collection's size (8 bytes), then
-// objects of index (2), reference count (2), reserved (4), size (8) and data padded to 8 bytes;
-// index 0 is the free space, whose size counts its header. HDF5 checks none of these sizes.
-struct Collection {
-  bool found = false;           // the signature, version and reserved bytes are there
-  std::string damage;           // why it cannot be decoded safely, "" if it can
-  std::map<uint32_t, uint64_t> objects;  // the bytes of each object by index (not 0)
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
 };
+
+}  // namespace
+
+namespace detail {
 
 uint64_t little_endian(const unsigned char* p, int bytes) {
   uint64_t v = 0;
@@ -107,11 +107,11 @@ Collection read_collection(std::FILE* file, uint64_t at, uint64_t file_size) {
   return c;
 }
 
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
+}  // namespace detail
 
-}  // namespace
+using detail::Collection;
+using detail::little_endian;
+using detail::read_collection;
 
 void File::check_string_heaps(hid_t dataset, const std::string& name) const {
   if (max_bytes_ == 0) return;
@@ -157,10 +157,11 @@ void File::check_string_heaps(hid_t dataset, const std::string& name) const {
                                     it->second.damage.empty() ? fmt::format("no object {} in it", index)
                                                               : it->second.damage));
     }
-    // HDF5 allocates the length the string claims before it copies the object.
-    if (length > object->second) {
-      throw FormatError(fmt::format("'{}': strings '{}' string {}: expected at most {} bytes (its heap object), found "
-                                    "a length of {}",
+    // HDF5 allocates the length the string claims, then copies the whole object into it: the
+    // two must agree (as HDF5 writes them), or it allocates too much or writes past the end.
+    if (length != object->second) {
+      throw FormatError(fmt::format("'{}': strings '{}' string {}: expected a length of {} bytes (its heap object), "
+                                    "found {}",
                                     path_, name, i, object->second, length));
     }
   }
@@ -256,6 +257,8 @@ File File::open_read(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw IoError(fmt::format("'{}': no such file", path));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw FormatError(fmt::format("'{}': not an HDF5 file", path));
+  // HDF5 trusts the sizes in a file's metadata: check them first (io/h5_structure.hpp).
+  detail::StructureCheck structure(path);
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f.valid()) {
     // The signature was found, so the file is readable; what HDF5 cannot open is its content.
@@ -265,7 +268,41 @@ File File::open_read(const std::string& path) {
   if (H5Fget_filesize(f.get(), &size) < 0 || size == 0) {
     throw FormatError(fmt::format("'{}': an HDF5 file whose size HDF5 cannot tell (damaged)", path));
   }
-  return File(path, std::move(f), size > UINT64_MAX / kMaxExpansion ? UINT64_MAX : size * kMaxExpansion);
+  File file(path, std::move(f), size > UINT64_MAX / kMaxExpansion ? UINT64_MAX : size * kMaxExpansion);
+  for (const auto& name : structure.walk(file.id())) file.check_stored_dataset(name, structure);
+  return file;
+}
+
+void File::check_stored_dataset(const std::string& name, const detail::StructureCheck& structure) const {
+  Handle ds(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT));
+  if (!ds.valid()) throw FormatError(fmt::format("'{}': dataset '{}' cannot be opened (damaged)", path_, name));
+  check_extent(ds.get(), name);
+  // HDF5 allocates each chunk's stored size (from the chunk index) before reading it.
+  const uint64_t file_size = max_bytes_ / kMaxExpansion;
+  const hsize_t stored = H5Dget_storage_size(ds.get());
+  if (stored > file_size) {
+    throw FormatError(fmt::format("'{}': dataset '{}': expected its stored data within the file's {} bytes, found {} "
+                                  "bytes of chunks (damaged chunk sizes)",
+                                  path_, name, file_size, stored));
+  }
+  // An object reference leads HDF5 (and matio, for cells and structs) to an object header at any
+  // address: it must be one the structure check read.
+  Handle type(H5Dget_type(ds.get()));
+  if (H5Tget_class(type.get()) != H5T_REFERENCE || H5Tequal(type.get(), H5T_STD_REF_OBJ) <= 0) return;
+  Handle space(H5Dget_space(ds.get()));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0) return;
+  std::vector<hobj_ref_t> refs(static_cast<std::size_t>(n));
+  if (H5Dread(ds.get(), H5T_STD_REF_OBJ, H5S_ALL, H5S_ALL, H5P_DEFAULT, refs.data()) < 0) {
+    throw FormatError(fmt::format("'{}': cannot read the object references of dataset '{}'", path_, name));
+  }
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (refs[i] != 0 && !structure.is_object(refs[i])) {
+      throw FormatError(fmt::format("'{}': dataset '{}' reference {}: expected an object of this file, found "
+                                    "address {}, where there is none",
+                                    path_, name, i, refs[i]));
+    }
+  }
 }
 
 File File::create(const std::string& path) {
@@ -546,7 +583,7 @@ int64_t File::int_attribute(const std::string& object_path, const std::string& n
 
 std::string write_failure_reason() {
   const int error = errno;
-  return error != 0 ? ": " + detail::system_reason(error) : std::string(" (disk full?)");
+  return error != 0 ? ": " + ::neurobolt::detail::system_reason(error) : std::string(" (disk full?)");
 }
 
 void File::flush() {

@@ -10,6 +10,10 @@
 
 namespace neurobolt::h5 {
 
+namespace detail {
+class StructureCheck;
+}
+
 // Owns one HDF5 identifier and closes it with the right H5?close.
 class Handle {
  public:
@@ -110,6 +114,9 @@ class File {
   File(std::string path, Handle file, uint64_t max_bytes = 0)
       : path_(std::move(path)), file_(std::move(file)), max_bytes_(max_bytes) {}
   Handle open_dataset(const std::string& name) const;
+  // At open: a dataset found by the structure check, within bounds (check_extent), its stored
+  // bytes (chunks) within the file, its object references (if any) to objects the check saw.
+  void check_stored_dataset(const std::string& name, const detail::StructureCheck& structure) const;
   std::string checked_utf8(std::string text, const std::string& name, const std::string& object_path) const;
   std::string path_;
   Handle file_;

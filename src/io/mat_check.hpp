@@ -13,7 +13,7 @@ namespace neurobolt::io {
 // elements in its bytes, names and tags within their element. FormatError naming the variable
 // and the field otherwise; also for a file that is neither v5/v7 nor v7.3 (v4 and older, which
 // EEGLAB never wrote). In a v7.3 file (HDF5) every dataset's extent, type and chunks are
-// bounded by the file's size as h5::File::check_extent does.
+// bounded by the file's size, and its HDF5 structure checked from its bytes (h5::File::open_read).
 void check_mat_structure(const std::string& path);
 
 }  // namespace neurobolt::io
