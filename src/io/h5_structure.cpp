@@ -26,6 +26,7 @@ constexpr uint64_t kMaxChunk = 64ull << 20;
 // below this: HDF5's defaults (64 KiB direct blocks) exceed the size of a small file.
 constexpr uint64_t kMinBlockBound = 4ull << 20;
 constexpr int kMaxTypeDepth = 16;
+constexpr uint64_t kMaxVlenFields = 65536 / 16;  // variable-length values (16 bytes each) in one message
 constexpr std::size_t kMaxChunksPerHeader = 100000;
 
 // Message types (format spec IV.A.2).
@@ -161,6 +162,11 @@ uint64_t decode_type(Cursor& c, uint64_t offset, std::vector<VlenField>* out, in
       const uint64_t base = decode_type(c, 0, &inner, depth + 1);
       if (out != nullptr && !inner.empty()) {
         if (base == 0 || count > size / base) throw FormatError(fmt::format("an array type larger than its {} bytes", size));
+        // An attribute's data lies in its message (at most 64 KiB): no element holds more values.
+        if (count > kMaxVlenFields / inner.size()) {
+          throw FormatError(fmt::format("an array of {} variable-length values (a message holds at most {})", count * inner.size(),
+                                        kMaxVlenFields));
+        }
         for (uint64_t i = 0; i < count; ++i) {
           for (const auto& f : inner) out->push_back({offset + i * base + f.offset, f.item_bytes});
         }
@@ -271,7 +277,8 @@ void StructureCheck::Impl::read_superblock() {
     throw FormatError(fmt::format("'{}': HDF5 superblock at offset {}: {}: expected {}, found {}", path, base, name,
                                   expected, got));
   };
-  if (sb.size() < 12) field("size", "a whole superblock", fmt::format("{} bytes to the end of the file", sb.size()));
+  // Every version's fixed part is longer than 16 bytes; the sizes of addresses are within them.
+  if (sb.size() < 16) field("size", "a whole superblock", fmt::format("{} bytes to the end of the file", sb.size()));
   const unsigned version = sb[8];
   if (version > 3) field("version", "0 to 3", std::to_string(version));
   const unsigned offsets = version <= 1 ? sb[13] : sb[9], lengths = version <= 1 ? sb[14] : sb[10];
