@@ -19,7 +19,17 @@ struct ModelBenchOptions {
   bool training = true;
   std::string device = "cpu";
   uint64_t seed = 0;
+  // Also time each stage of the forward pass (iterations more forward passes, in inference mode,
+  // timed at the model's stage boundaries): where the time goes.
+  bool stages = false;
   std::function<void(const std::string&)> progress;  // one line per finished iteration
+};
+
+// Mean seconds per batch of one stage of the forward pass (ModelBenchOptions::stages).
+struct StageTime {
+  std::string name;
+  double seconds = 0;
+  double gflop = 0;  // per batch, from forward_flops (0 where not counted separately)
 };
 
 struct PhaseResult {
@@ -51,6 +61,7 @@ struct ModelBenchResult {
   PhaseResult training;   // forward + MSE backward + AdamW step
   double forward_gflop_per_window = 0;  // forward_flops(config).total() / 1e9
   std::vector<MatmulFigure> matmul;     // the machine's matmul GFLOP/s (CPU runs)
+  std::vector<StageTime> stages;        // with ModelBenchOptions::stages, in forward order
   double inference_windows_per_s() const { return inference.ran ? batch / inference.mean_s : 0.0; }
   double inference_gflops() const { return inference_windows_per_s() * forward_gflop_per_window; }
 };

@@ -83,6 +83,8 @@ struct ModelConfig {
 // element-wise work (norms, softmax, GELU, FFT) is left out. neurobolt-base: 9.9 GFLOP.
 struct ForwardFlops {
   double temporal = 0, spectral = 0, head = 0;
+  // Parts: temporal = temporal_conv + temporal_blocks, spectral = spectral_front + spectral_blocks.
+  double temporal_conv = 0, temporal_blocks = 0, spectral_front = 0, spectral_blocks = 0;
   double total() const { return temporal + spectral + head; }
 };
 ForwardFlops forward_flops(const ModelConfig& config);

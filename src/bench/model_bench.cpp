@@ -55,6 +55,59 @@ double matmul_gflops(int64_t m, int64_t k, int64_t n) {
 
 double gib(long long bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
+// The stage a forward tap ends (names from NeuroBOLTImpl::forward and the spectral module).
+std::string stage_of(std::string_view tap) {
+  if (tap == "ts_patch_embed") return "temporal conv front end";
+  if (tap == "ts_tokens_in") return "temporal token embedding";
+  if (tap.substr(0, 8) == "ts_block") return "temporal transformer blocks";
+  if (tap == "ts_feature") return "temporal pooling + norm";
+  if (tap == "mss_tokens_in") return "spectral front end (spectra + projections)";
+  if (tap == "mss_tokens_out") return "spectral transformer";
+  if (tap == "mss_feature") return "spectral pooling";
+  return "head";
+}
+
+// Forward passes timed at the model's stage boundaries (its taps): each stage's time is the time
+// from the previous tap to the one that ends it, summed per stage and averaged over iterations.
+std::vector<StageTime> time_stages(NeuroBOLT& model, const torch::Tensor& input, const ModelBenchOptions& options,
+                                   const torch::Device& device) {
+  model->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<StageTime> stages;
+  auto add = [&](const std::string& name, double seconds) {
+    for (auto& s : stages) {
+      if (s.name == name) {
+        s.seconds += seconds;
+        return;
+      }
+    }
+    stages.push_back({name, seconds, 0.0});
+  };
+  for (int i = 0; i < options.iterations; ++i) {
+    synchronize(device);
+    auto last = Clock::now();
+    model->forward(input, [&](std::string_view name, const torch::Tensor&) {
+      synchronize(device);
+      const auto now = Clock::now();
+      add(stage_of(name), std::chrono::duration<double>(now - last).count());
+      last = now;
+    });
+  }
+  const ForwardFlops flops = forward_flops(options.config);
+  const double windows = static_cast<double>(options.batch);
+  for (auto& s : stages) {
+    s.seconds /= options.iterations;
+    double f = 0;
+    if (s.name == "temporal conv front end") f = flops.temporal_conv;
+    if (s.name == "temporal transformer blocks") f = flops.temporal_blocks;
+    if (s.name == "spectral front end (spectra + projections)") f = flops.spectral_front;
+    if (s.name == "spectral transformer") f = flops.spectral_blocks;
+    if (s.name == "head") f = flops.head;
+    s.gflop = f * windows / 1e9;
+  }
+  return stages;
+}
+
 }  // namespace
 
 ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
@@ -114,6 +167,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     if (device.is_cuda()) result.inference.peak_device_bytes = detail::cuda_peak_allocated_bytes(cuda_index);
   }
 
+  if (options.stages) result.stages = time_stages(model, input, options, device);
+
   if (options.training) {
     model->train();
     torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(5e-4).weight_decay(0.05));
@@ -163,6 +218,16 @@ std::string format_bench(const ModelBenchResult& r) {
                        r.training.minor_faults_per_batch);
     if (r.training.peak_device_bytes >= 0) out += fmt::format("  peak GPU memory {:.2f} GiB", gib(r.training.peak_device_bytes));
     out += "\n";
+  }
+  if (!r.stages.empty()) {
+    double total = 0;
+    for (const auto& s : r.stages) total += s.seconds;
+    out += fmt::format("stages     per batch, inference ({:.3f} s in all):\n", total);
+    for (const auto& s : r.stages) {
+      out += fmt::format("           {:<44} {:7.3f} s  {:5.1f}%", s.name, s.seconds, 100.0 * s.seconds / total);
+      if (s.gflop > 0.01) out += fmt::format("  {:6.1f} GFLOP/s", s.gflop / s.seconds);
+      out += "\n";
+    }
   }
   for (const MatmulFigure& m : r.matmul) {
     out += fmt::format("matmul     {:.1f} GFLOP/s ({}, same threads)", m.gflops, m.shape);

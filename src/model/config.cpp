@@ -361,27 +361,29 @@ ForwardFlops forward_flops(const ModelConfig& c) {
   const double patches = C * static_cast<double>(c.num_patches());
   const auto conv = static_cast<double>(c.temporal.conv_channels);
   const double positions = static_cast<double>((c.patch_size + 2 * 7 - 15) / 8 + 1);
-  f.temporal = patches * 2.0 * positions * (conv * 15.0 + 2.0 * conv * conv * 3.0);
+  f.temporal_conv = patches * 2.0 * positions * (conv * 15.0 + 2.0 * conv * conv * 3.0);
   const double tokens = patches + 1.0;
   const double hidden = d * c.temporal.mlp_ratio;
-  f.temporal += static_cast<double>(c.temporal.depth) *
-                (2.0 * tokens * d * (3.0 * d + d + 2.0 * hidden) + 4.0 * tokens * tokens * d);
+  f.temporal_blocks = static_cast<double>(c.temporal.depth) *
+                      (2.0 * tokens * d * (3.0 * d + d + 2.0 * hidden) + 4.0 * tokens * tokens * d);
+  f.temporal = f.temporal_conv + f.temporal_blocks;
   // Spectral: per scale the frequency projection and the frame projection, then linear attention
   // (k^T v and q (k^T v) per head) and the feed-forward over channels x tokens.
   const auto per_channel = static_cast<double>(c.spectral_tokens());
   for (int64_t n = 0; n < c.spectral.scales; ++n) {
     const auto window = static_cast<double>(c.spectral.base_window << n);
     const double frames = static_cast<double>(c.window_samples / (c.spectral.base_window << n));
-    f.spectral += 2.0 * C * frames * (std::floor(window / 2) + 1) * d + 2.0 * C * d * frames * per_channel;
+    f.spectral_front += 2.0 * C * frames * (std::floor(window / 2) + 1) * d + 2.0 * C * d * frames * per_channel;
   }
   const double s_tokens = C * per_channel;
   const auto heads = static_cast<double>(c.spectral.heads);
   const auto dim_head = static_cast<double>(c.spectral.dim_head);
   const double inner = heads * dim_head;
   const double ff = d * static_cast<double>(c.spectral.ff_mult);
-  f.spectral += static_cast<double>(c.spectral.depth) *
-                (2.0 * s_tokens * d * 3.0 * inner + 2.0 * s_tokens * inner * d +
-                 4.0 * s_tokens * heads * dim_head * dim_head + 4.0 * s_tokens * d * ff);
+  f.spectral_blocks = static_cast<double>(c.spectral.depth) *
+                      (2.0 * s_tokens * d * 3.0 * inner + 2.0 * s_tokens * inner * d +
+                       4.0 * s_tokens * heads * dim_head * dim_head + 4.0 * s_tokens * d * ff);
+  f.spectral = f.spectral_front + f.spectral_blocks;
   f.head = 2.0 * d * static_cast<double>(c.num_rois());
   return f;
 }

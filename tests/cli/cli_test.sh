@@ -66,6 +66,11 @@ case $case in
     has out "windows/s"; has out "s/step"; has out "peak RSS"; has out "1 thread,"; has err "inference 1/1"
     run 0 "$bin" bench --config neurobolt-tiny --batch 1 --iterations 1 --warmup 0 --phase inference -q
     [ ! -s "$work/err" ] || fail "--quiet printed to stderr"
+    # --stages: every stage of the forward pass timed, the blocks with their GFLOP/s.
+    run 0 "$bin" bench --config neurobolt-tiny --batch 2 --iterations 1 --warmup 0 --phase inference --stages --threads 1
+    has out "stages     per batch"; has out "temporal conv front end"; has out "temporal transformer blocks"
+    has out "spectral transformer"; has out "head"; has out "GFLOP/s"
+    run 2 "$bin" bench --spectral --stages; has err "--stages"; one_line_error
     if ! command -v nvidia-smi >/dev/null; then
       run 6 "$bin" bench --config neurobolt-tiny --device cuda; has err "CUDA"; one_line_error
     fi

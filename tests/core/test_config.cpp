@@ -144,6 +144,10 @@ TEST_CASE("forward FLOPs per window follow the architecture", "[config]") {
   const double tokens = 26 * 16 + 1;
   const double blocks = 12 * (2 * tokens * 200 * (4 * 200 + 2 * 800) + 4 * tokens * tokens * 200);
   CHECK(base.temporal == Approx(26 * 16 * 2 * 25 * (8 * 15 + 2 * 8 * 8 * 3) + blocks));
+  CHECK(base.temporal_blocks == Approx(blocks));
+  CHECK(base.temporal_conv + base.temporal_blocks == Approx(base.temporal));
+  CHECK(base.spectral_front + base.spectral_blocks == Approx(base.spectral));
+  CHECK(base.spectral_front > 0);
   CHECK(base.head == Approx(2 * 200));
   CHECK(base.total() == Approx(9.832e9).epsilon(1e-3));
   // Twice the channels: twice the linear work, four times the temporal attention products.

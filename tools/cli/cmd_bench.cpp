@@ -17,6 +17,7 @@ void register_bench(CLI::App& app) {
     int64_t batch = 16;
     int iterations = 3, warmup = 1;
     std::string phase = "both";
+    bool stages = false;
     std::string read;
     bool spectral = false;
     int64_t channels = 26;
@@ -28,6 +29,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--iterations", o->iterations, "Timed iterations per phase (timed reads with --read)")->capture_default_str()->check(between(1, 1e6));
   cmd->add_option("--warmup", o->warmup, "Untimed iterations (reads with --read) before timing")->capture_default_str()->check(between(0, 1e6));
   cmd->add_option("--phase", o->phase, "What to measure")->capture_default_str()->check(CLI::IsMember({"both", "inference", "training"}));
+  cmd->add_flag("--stages", o->stages,
+                "Also time each stage of the forward pass (temporal conv, blocks, spectral front end, ...): "
+                "--iterations more inference batches, with each stage's GFLOP/s");
   cmd->add_option("--read", o->read,
                   "Instead of the model, time reading this EEG file (.edf .bdf .vhdr .set) --iterations times: "
                   "MB/s, samples/s, file size")
@@ -40,10 +44,10 @@ void register_bench(CLI::App& app) {
   cmd->callback([o, cmd] {
     // Each mode measures its own thing: an option another mode uses is refused, not ignored.
     if (!o->read.empty()) {
-      for (const char* option : {"--config", "--batch", "--phase", "--spectral", "--channels", "--device", "--precision"})
+      for (const char* option : {"--config", "--batch", "--phase", "--spectral", "--channels", "--device", "--precision", "--stages"})
         refuse_option(*cmd, option, "does not apply to --read (it times reading a file on the CPU)");
     } else if (o->spectral) {
-      for (const char* option : {"--config", "--phase"})
+      for (const char* option : {"--config", "--phase", "--stages"})
         refuse_option(*cmd, option, "does not apply to --spectral (it times the spectral front end alone)");
     } else {
       refuse_option(*cmd, "--channels", "applies to --spectral only (a model config fixes its channels)");
@@ -74,6 +78,7 @@ void register_bench(CLI::App& app) {
     options.warmup = o->warmup;
     options.inference = o->phase != "training";
     options.training = o->phase != "inference";
+    options.stages = o->stages;
     options.device = global_options().device;
     options.progress = [](const std::string& line) { note(line); };
     std::cout << format_bench(run_model_bench(options));
