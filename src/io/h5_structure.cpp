@@ -254,6 +254,9 @@ struct StructureCheck::Impl {
   void check_attribute(Cursor c, const std::string& object);
   void check_heap_value(uint64_t count, uint64_t address, uint64_t index, uint64_t item_bytes,
                         const std::string& object, const std::string& attribute);
+  // The `bytes` bytes at rel, which must begin with `signature`; fails naming `what` otherwise.
+  std::vector<unsigned char> read_signed(uint64_t rel, uint64_t bytes, const char* signature, const char* what,
+                                         const std::string& object);
   void check_local_heap(uint64_t rel, const std::string& object);
   void check_fractal_heap(uint64_t rel, const std::string& object);
   void check_btree2(uint64_t rel, const std::string& object);
@@ -573,15 +576,21 @@ void StructureCheck::Impl::check_heap_value(uint64_t count, uint64_t address, ui
   }
 }
 
+std::vector<unsigned char> StructureCheck::Impl::read_signed(uint64_t rel, uint64_t bytes, const char* signature,
+                                                             const char* what, const std::string& object) {
+  std::vector<unsigned char> h;
+  if (!read(rel, bytes, h) || std::memcmp(h.data(), signature, 4) != 0) {
+    fail(object, fmt::format("expected {} ('{}') at offset {}, found {}", what, signature, base + rel,
+                             in_file(rel, bytes) ? "other bytes" : "the end of the file"));
+  }
+  return h;
+}
+
 void StructureCheck::Impl::check_local_heap(uint64_t rel, const std::string& object) {
   if (rel == kUndefined || !heaps.insert(rel).second) return;
   // "HEAP", version 0, 3 reserved, the data segment's size (8), the free list's offset (8), the
   // data segment's address (8).
-  std::vector<unsigned char> h;
-  if (!read(rel, 32, h) || std::memcmp(h.data(), "HEAP", 4) != 0) {
-    fail(object, fmt::format("expected a group's local heap ('HEAP') at offset {}, found {}", base + rel,
-                             in_file(rel, 32) ? "other bytes" : "the end of the file"));
-  }
+  const auto h = read_signed(rel, 32, "HEAP", "a group's local heap", object);
   const uint64_t bytes = little_endian(&h[8], 8), data = little_endian(&h[24], 8);
   if (!in_file(data, bytes)) {
     fail(object, fmt::format("a local heap of {} bytes at address {}, beyond the end of the {}-byte file", bytes, data,
@@ -595,11 +604,7 @@ void StructureCheck::Impl::check_fractal_heap(uint64_t rel, const std::string& o
   // (4), twelve 8-byte fields (huge object bookkeeping, free space, counts), table width (2),
   // starting block size (8), largest direct block size (8), largest heap size in bits (2),
   // starting rows of the root indirect block (2), root block address (8), current rows (2).
-  std::vector<unsigned char> h;
-  if (!read(rel, 146, h) || std::memcmp(h.data(), "FRHP", 4) != 0) {
-    fail(object, fmt::format("expected a fractal heap header ('FRHP') at offset {}, found {}", base + rel,
-                             in_file(rel, 146) ? "other bytes" : "the end of the file"));
-  }
+  const auto h = read_signed(rel, 146, "FRHP", "a fractal heap header", object);
   const std::size_t table = 14 + 12 * 8;
   const uint64_t width = little_endian(&h[table], 2);
   const uint64_t start_block = little_endian(&h[table + 2], 8);
@@ -621,11 +626,7 @@ void StructureCheck::Impl::check_btree2(uint64_t rel, const std::string& object)
   if (rel == kUndefined || !heaps.insert(rel).second) return;
   // "BTHD", version 0, type, node size (4), record size (2), depth (2), split and merge percent,
   // root node address (8), records in the root (2), all records (8), checksum.
-  std::vector<unsigned char> h;
-  if (!read(rel, 38, h) || std::memcmp(h.data(), "BTHD", 4) != 0) {
-    fail(object, fmt::format("expected a v2 B-tree header ('BTHD') at offset {}, found {}", base + rel,
-                             in_file(rel, 38) ? "other bytes" : "the end of the file"));
-  }
+  const auto h = read_signed(rel, 38, "BTHD", "a v2 B-tree header", object);
   const uint64_t node = little_endian(&h[6], 4), record = little_endian(&h[10], 2), depth = little_endian(&h[12], 2);
   if (node == 0 || node > block_bound() || record == 0 || record > node || depth > 64) {
     fail(object, fmt::format("a v2 B-tree (offset {}) of {}-byte nodes, {}-byte records, depth {}: expected nodes of "
