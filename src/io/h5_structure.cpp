@@ -258,6 +258,7 @@ struct StructureCheck::Impl {
   std::vector<unsigned char> read_signed(uint64_t rel, uint64_t bytes, const char* signature, const char* what,
                                          const std::string& object);
   void check_local_heap(uint64_t rel, const std::string& object);
+  void check_dense_storage(Cursor& c, std::size_t index_bytes, const std::string& object);
   void check_fractal_heap(uint64_t rel, const std::string& object);
   void check_btree2(uint64_t rel, const std::string& object);
 };
@@ -418,25 +419,13 @@ void StructureCheck::Impl::check_message(unsigned type, unsigned flags, Cursor c
       check_local_heap(c.take(8), object);
       break;
     }
-    case kLinkInfo: {  // version, flags, [max creation index], fractal heap, name B-tree, [order B-tree]
+    // Link info and attribute info: version, flags, [the largest creation index: 8 bytes for
+    // links, 2 for attributes, if flags bit 0], fractal heap, name B-tree, [order B-tree if bit 1].
+    case kLinkInfo:
       groups[current] = true;
-      c.take(1);
-      const uint64_t link_flags = c.take(1);
-      if (link_flags & 1) c.take(8);
-      check_fractal_heap(c.take(8), object);
-      check_btree2(c.take(8), object);
-      if (link_flags & 2) check_btree2(c.take(8), object);
+      check_dense_storage(c, 8, object);
       break;
-    }
-    case kAttributeInfo: {  // version, flags, [max creation index (2)], fractal heap, B-trees
-      c.take(1);
-      const uint64_t attr_flags = c.take(1);
-      if (attr_flags & 1) c.take(2);
-      check_fractal_heap(c.take(8), object);
-      check_btree2(c.take(8), object);
-      if (attr_flags & 2) check_btree2(c.take(8), object);
-      break;
-    }
+    case kAttributeInfo: check_dense_storage(c, 2, object); break;
     case kLink: {
       // Version 1, flags, [type], [creation order (8)], [character set], the name's length in
       // 1 << (flags & 3) bytes, the name; then a hard link's address or a soft or external
@@ -584,6 +573,15 @@ std::vector<unsigned char> StructureCheck::Impl::read_signed(uint64_t rel, uint6
                              in_file(rel, bytes) ? "other bytes" : "the end of the file"));
   }
   return h;
+}
+
+void StructureCheck::Impl::check_dense_storage(Cursor& c, std::size_t index_bytes, const std::string& object) {
+  c.take(1);
+  const uint64_t flags = c.take(1);
+  if (flags & 1) c.take(index_bytes);
+  check_fractal_heap(c.take(8), object);
+  check_btree2(c.take(8), object);
+  if (flags & 2) check_btree2(c.take(8), object);
 }
 
 void StructureCheck::Impl::check_local_heap(uint64_t rel, const std::string& object) {
