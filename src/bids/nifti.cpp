@@ -203,6 +203,16 @@ NiftiImage read_nifti(const std::string& path, bool header_only) {
   if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1 || nim->nvox < 1)
     throw FormatError(fmt::format("'{}' field dim: expected positive sizes, found {}x{}x{} ({} voxels)", path, nim->nx,
                                   nim->ny, nim->nz, nim->nvox));
+  // nifticlib multiplies the dims without checking (NIfTI-2 dims are 64-bit): the volume must be
+  // representable and within the image's voxel count.
+  int64_t volume_voxels = 0;
+  if (__builtin_mul_overflow(static_cast<int64_t>(nim->nx), static_cast<int64_t>(nim->ny), &volume_voxels) ||
+      __builtin_mul_overflow(volume_voxels, static_cast<int64_t>(nim->nz), &volume_voxels) ||
+      volume_voxels > static_cast<int64_t>(nim->nvox)) {
+    throw FormatError(fmt::format("'{}' field dim: expected a volume of at most {} voxels (the image's count), found "
+                                  "{}x{}x{}",
+                                  path, nim->nvox, nim->nx, nim->ny, nim->nz));
+  }
   if (!supported_datatype(nim->datatype))
     throw FormatError(fmt::format("'{}' field datatype: expected a real integer or floating-point type, found {} ({})",
                                   path, nifti_datatype_string(nim->datatype), nim->datatype));
