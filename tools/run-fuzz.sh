@@ -183,6 +183,10 @@ seed_h5_dataset() {
   copy_generated fuzz_h5_dataset "$1"
 }
 
+seed_checkpoint() {
+  copy_generated fuzz_checkpoint "$1"
+}
+
 seed_pth() {
   local f
   for f in "$root"/tests/data/pth/*.pth; do
@@ -250,6 +254,7 @@ for target in "$build"/tests/fuzz/fuzz_*; do
     fuzz_json) seed_json "$corpus" ;;
     fuzz_tsv) seed_tsv "$corpus" ;;
     fuzz_h5_dataset) seed_h5_dataset "$corpus" ;;
+    fuzz_checkpoint) seed_checkpoint "$corpus" ;;
     fuzz_pth) seed_pth "$corpus" ;;
   esac
   echo "== $name: ${seconds}s, $(ls "$corpus" | wc -l) seeds"

@@ -10,14 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "neurobolt/checkpoint_format.hpp"
 #include "neurobolt/config.hpp"
 #include "neurobolt/model.hpp"
 #include "neurobolt/state_dict.hpp"
 
 namespace neurobolt {
-
-inline constexpr const char* kCheckpointFormat = "neurobolt-checkpoint";
-inline constexpr int64_t kCheckpointVersion = 1;
 
 // Writes atomically (temporary file + rename). Throws IoError if `path` exists and !force.
 // `metadata_json` must be a JSON object (provenance, training history ...).

@@ -9,6 +9,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint_file.hpp"
 #include "checkpoint/checkpoint_io.hpp"
 #include "core/atomic_file.hpp"
 #include "io/h5.hpp"
@@ -16,8 +17,6 @@
 
 namespace neurobolt {
 namespace {
-
-constexpr const char* kWeightsGroup = "/model";
 
 std::string shape_string(torch::IntArrayRef sizes) { return fmt::format("[{}]", fmt::join(sizes, ", ")); }
 
@@ -43,26 +42,6 @@ torch::ScalarType torch_type(h5::Type t) {
     case h5::Type::i8: return torch::kChar;
   }
   return torch::kFloat;
-}
-
-void check_format(const h5::File& file) {
-  if (!file.has_attribute("/", "format") || file.string_attribute("/", "format") != kCheckpointFormat) {
-    throw FormatError(fmt::format("'{}': not a neurobolt checkpoint (root attribute 'format' is not '{}')", file.path(),
-                                  kCheckpointFormat));
-  }
-  const int64_t version = file.int_attribute("/", "format_version");
-  if (version > kCheckpointVersion) {
-    throw FormatError(fmt::format("'{}': checkpoint format version {} is newer than this neurobolt reads ({})",
-                                  file.path(), version, kCheckpointVersion));
-  }
-}
-
-ModelConfig config_of(const h5::File& file) {
-  if (file.has_attribute("/", "arch") && file.string_attribute("/", "arch") != "neurobolt") {
-    throw ConfigError(fmt::format("'{}' holds a '{}' model, not a NeuroBOLT network (infer and eval open every kind)",
-                                  file.path(), file.string_attribute("/", "arch")));
-  }
-  return ModelConfig::from_json(file.string_attribute("/", "config"), file.path() + ": attribute 'config'");
 }
 
 }  // namespace
@@ -177,11 +156,11 @@ void detail::write_checkpoint(NeuroBOLTImpl& model, const std::string& path, boo
     file.set_attribute("/", "arch", std::string("neurobolt"));
     file.set_attribute("/", "config", model.config().to_json());
     file.set_attribute("/", "metadata", metadata.dump(2));
-    file.create_group(kWeightsGroup);
+    file.create_group(detail::kWeightsGroup);
     for (const auto& [name, tensor] : state_dict(model)) {
       auto t = tensor.detach().to(torch::kCPU).contiguous();
       std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
-      file.write(std::string(kWeightsGroup) + "/" + name, h5_type(t, name), shape, t.data_ptr());
+      file.write(std::string(detail::kWeightsGroup) + "/" + name, h5_type(t, name), shape, t.data_ptr());
     }
     if (extra) extra(file);
     file.close();
@@ -189,52 +168,32 @@ void detail::write_checkpoint(NeuroBOLTImpl& model, const std::string& path, boo
   output.commit();
 }
 
-ModelConfig read_checkpoint_config(const std::string& path) {
-  auto file = h5::File::open_read(path);
-  check_format(file);
-  return config_of(file);
-}
+ModelConfig read_checkpoint_config(const std::string& path) { return detail::CheckpointFile(path).config(); }
 
-bool is_checkpoint_file(const std::string& path) {
-  try {
-    auto file = h5::File::open_read(path);
-    return file.has_attribute("/", "format") && file.string_attribute("/", "format") == kCheckpointFormat;
-  } catch (const Error&) {
-    return false;
-  }
-}
+bool is_checkpoint_file(const std::string& path) { return detail::has_checkpoint_format(path); }
 
 NeuroBOLT load_checkpoint(const std::string& path, std::string* metadata_json) {
   try {
-    auto file = h5::File::open_read(path);
-    check_format(file);
-    NeuroBOLT model(config_of(file));
+    const detail::CheckpointFile file(path);
+    NeuroBOLT model(file.config());
     std::map<std::string, std::vector<int64_t>> model_shapes;
     for (const auto& [name, tensor] : state_dict(*model)) model_shapes.emplace(name, tensor.sizes().vec());
     StateDict state;
-    for (const auto& name : file.list(kWeightsGroup)) {
-      const std::string dataset = std::string(kWeightsGroup) + "/" + name;
-      const auto info = file.info(dataset);
-      for (const int64_t d : info.shape) {
-        if (d < 0) {
-          throw FormatError(fmt::format("'{}': dataset '{}': expected dimensions below 2^63, found {}", path, dataset,
-                                        static_cast<uint64_t>(d)));
-        }
-      }
-      const auto options = torch::TensorOptions().dtype(torch_type(info.type));
-      const auto wanted = model_shapes.find(name);
-      if (wanted == model_shapes.end() || wanted->second != info.shape) {
+    for (const auto& t : file.tensors()) {
+      const auto options = torch::TensorOptions().dtype(torch_type(t.type));
+      const auto wanted = model_shapes.find(t.name);
+      if (wanted == model_shapes.end() || wanted->second != t.shape) {
         // Not loadable, so not read: a one-element tensor expanded to the stored shape (no
         // allocation of a size the file only claims) lets load_state_dict report it.
-        state.emplace_back(name, torch::zeros(std::vector<int64_t>(info.shape.size(), 1), options).expand(info.shape));
+        state.emplace_back(t.name, torch::zeros(std::vector<int64_t>(t.shape.size(), 1), options).expand(t.shape));
         continue;
       }
-      auto tensor = torch::empty(info.shape, options);
-      file.read(dataset, info.type, tensor.data_ptr());
-      state.emplace_back(name, tensor);
+      auto tensor = torch::empty(t.shape, options);
+      file.read(t, t.type, tensor.data_ptr());
+      state.emplace_back(t.name, tensor);
     }
     load_state_dict(*model, state, /*strict=*/true);
-    if (metadata_json) *metadata_json = file.has_attribute("/", "metadata") ? file.string_attribute("/", "metadata") : "{}";
+    if (metadata_json) *metadata_json = file.metadata_json();
     model->eval();
     return model;
   } catch (Error& e) {

@@ -1,7 +1,8 @@
 // Writes small valid files for the fuzz targets that no real file of ours fits (at most 64 KiB, or
 // a format we have no sample of): make_fuzz_seeds <folder> fills <folder>/<target>/ for
-// fuzz_h5_dataset, fuzz_eeglab, fuzz_nifti (through the writers the library uses), fuzz_edf
-// (EDF+D and BDF+D, written byte by byte) and fuzz_json (the default simulation config).
+// fuzz_h5_dataset, fuzz_checkpoint, fuzz_eeglab, fuzz_nifti (through the writers the library
+// uses), fuzz_edf (EDF+D and BDF+D, written byte by byte) and fuzz_json (the default simulation
+// config).
 #include <matio.h>
 
 #include <cstdint>
@@ -13,9 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_file.hpp"
 #include "data/h5_tables.hpp"
 #include "fuzz_files.hpp"
 #include "io/h5.hpp"
+#include "neurobolt/checkpoint_format.hpp"
+#include "neurobolt/config.hpp"
 #include "neurobolt/nifti.hpp"
 #include "neurobolt/ridge.hpp"
 #include "neurobolt/simulate.hpp"
@@ -91,6 +95,34 @@ void write_ridge(const fs::path& path) {
   m.intercept = {1};
   m.alpha = {10};
   neurobolt::save_ridge_checkpoint(c, path.string(), true);
+}
+
+// A neurobolt checkpoint as load_checkpoint reads it (format attributes, the neurobolt-tiny
+// config, metadata, weights under /model), with a few of the tiny model's weights (all of them
+// would exceed the fuzzer's 64 KiB inputs) in each stored form: contiguous, chunked with gzip,
+// float64 and int64.
+void write_checkpoint_seed(const fs::path& path) {
+  const neurobolt::ModelConfig config = neurobolt::builtin_config("neurobolt-tiny");
+  auto file = h5::File::create(path.string());
+  file.set_attribute("/", "format", std::string(neurobolt::kCheckpointFormat));
+  file.set_attribute("/", "format_version", neurobolt::kCheckpointVersion);
+  file.set_attribute("/", "arch", std::string("neurobolt"));
+  file.set_attribute("/", "config", config.to_json());
+  file.set_attribute("/", "metadata", std::string(R"({"neurobolt_version": "0", "training": {"val_mean_r": 0.25}})"));
+  file.create_group(neurobolt::detail::kWeightsGroup);
+  const std::string group = std::string(neurobolt::detail::kWeightsGroup) + "/";
+  const int64_t d = config.embed_dim, rois = config.num_rois();
+  std::vector<float> head(static_cast<std::size_t>(rois * d));
+  for (std::size_t i = 0; i < head.size(); ++i) head[i] = static_cast<float>(i % 11) * 0.01f - 0.05f;
+  file.write(group + "head.weight", h5::Type::f32, {rois, d}, head.data());
+  const std::vector<float> bias(static_cast<std::size_t>(rois), 0.5f);
+  file.write(group + "head.bias", h5::Type::f32, {rois}, bias.data());
+  std::vector<float> norm(static_cast<std::size_t>(4 * d), 1.0f);
+  file.write(group + "fc_norm.weight", h5::Type::f32, {4, d}, norm.data(), /*chunk_rows=*/2);
+  const std::vector<double> scale = {0.25, 0.5};
+  file.write(group + "spectral.scale", h5::Type::f64, {2}, scale.data());
+  const std::vector<int64_t> tracked = {7};
+  file.write(group + "temporal.norm.num_batches_tracked", h5::Type::i64, {}, tracked.data());
 }
 
 matvar_t* number(double v) {
@@ -217,6 +249,9 @@ int main(int argc, char** argv) {
     write_dataset(out / "fuzz_h5_dataset" / "dataset.h5", false, false);
     write_dataset(out / "fuzz_h5_dataset" / "dataset_kfold_gzip.h5", true, true);
     write_ridge(out / "fuzz_h5_dataset" / "ridge.h5");
+
+    fs::create_directories(out / "fuzz_checkpoint");
+    write_checkpoint_seed(out / "fuzz_checkpoint" / "tiny_part.h5");
 
     const fs::path eeglab = out / "fuzz_eeglab";
     fs::create_directories(eeglab);
