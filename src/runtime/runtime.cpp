@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "cuda/dispatch.hpp"
+#include "runtime/blas_threads.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt {
@@ -23,7 +25,41 @@ Fn blas_symbol(const char* name) {
   return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
 }
 
+using GetThreads = int (*)();
+using SetThreads = void (*)(int);
+
+struct BlasThreadsState {
+  std::mutex mutex;
+  int users = 0;
+  int saved = 0;
+};
+
+BlasThreadsState& blas_threads_state() {
+  static BlasThreadsState state;
+  return state;
+}
+
 }  // namespace
+
+detail::SingleThreadedBlas::SingleThreadedBlas() {
+  static const auto get = blas_symbol<GetThreads>("openblas_get_num_threads");
+  static const auto set = blas_symbol<SetThreads>("openblas_set_num_threads");
+  if (!get || !set) return;
+  auto& state = blas_threads_state();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (state.users++ == 0) {
+    state.saved = get();
+    if (state.saved != 1) set(1);
+  }
+}
+
+detail::SingleThreadedBlas::~SingleThreadedBlas() {
+  static const auto set = blas_symbol<SetThreads>("openblas_set_num_threads");
+  if (!set) return;
+  auto& state = blas_threads_state();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (--state.users == 0 && state.saved != 1) set(state.saved);
+}
 
 int available_cores() {
   cpu_set_t set;
@@ -34,7 +70,6 @@ int available_cores() {
 RuntimeInfo current_runtime() {
   RuntimeInfo info;
   info.threads = torch::get_num_threads();
-  using GetThreads = int (*)();
   using GetConfig = char* (*)();
   if (auto get = blas_symbol<GetThreads>("openblas_get_num_threads")) info.blas_threads = get();
   if (auto config = blas_symbol<GetConfig>("openblas_get_config")) {
@@ -60,7 +95,6 @@ RuntimeInfo configure_runtime(const RuntimeOptions& options) {
     threads = from_env > 0 ? std::min(from_env, 4096) : available_cores();
   }
   torch::set_num_threads(threads);
-  using SetThreads = void (*)(int);
   if (auto set = blas_symbol<SetThreads>("openblas_set_num_threads")) set(threads);
   RuntimeInfo info = current_runtime();
 

@@ -8,6 +8,7 @@
 #include "model/fused_attention.hpp"
 #include "model/fused_layers.hpp"
 #include "neurobolt/model.hpp"
+#include "neurobolt/runtime.hpp"
 
 using namespace neurobolt;
 
@@ -132,6 +133,29 @@ TEST_CASE("training mode is stochastic, eval mode is deterministic and batch-ind
   CHECK(max_abs(e1, model->forward(x)) == 0);
   // No batch statistics anywhere: a window's output does not depend on its batch neighbours.
   CHECK(max_abs(e1.narrow(0, 1, 1), model->forward(x.narrow(0, 1, 1))) < 1e-5);
+}
+
+TEST_CASE("inference on several threads runs the batch in parts and gives what one part gives", "[model]") {
+  torch::manual_seed(6);
+  NeuroBOLT model(builtin_config("neurobolt-tiny"));
+  model->eval();
+  auto x = torch::randn({5, 8, 3200}) * 30.0;
+  const int threads_before = torch::get_num_threads();
+  const int blas_before = current_runtime().blas_threads;
+  torch::set_num_threads(2);
+  // With autograd on, the whole batch runs as one (no split); without, in two parts (3 + 2).
+  const auto whole = model->forward(x).detach();
+  torch::Tensor parts;
+  {
+    torch::NoGradGuard no_grad;
+    parts = model->forward(x);
+  }
+  torch::set_num_threads(threads_before);
+  REQUIRE(parts.sizes() == whole.sizes());
+  const double scale = whole.abs().max().item<double>();
+  CHECK(max_abs(parts, whole) / scale < 1e-5);
+  // OpenBLAS's thread count, set to one during the parts, is restored.
+  CHECK(current_runtime().blas_threads == blas_before);
 }
 
 TEST_CASE("initialisation follows the reference recipe", "[model]") {
