@@ -39,12 +39,23 @@ BlasThreadsState& blas_threads_state() {
   return state;
 }
 
+// OpenBLAS with its own pthread pool (openblas_get_parallel() == 1). Its OpenMP build runs a GEMM
+// called inside a parallel region on one thread by itself, and its openblas_set_num_threads would
+// set OpenMP's thread count for the calling thread, i.e. switch off the region's own threads.
+bool blas_has_own_threads() {
+  static const bool own = [] {
+    const auto parallel = blas_symbol<GetThreads>("openblas_get_parallel");
+    return parallel != nullptr && parallel() == 1;
+  }();
+  return own;
+}
+
 }  // namespace
 
 detail::SingleThreadedBlas::SingleThreadedBlas() {
   static const auto get = blas_symbol<GetThreads>("openblas_get_num_threads");
   static const auto set = blas_symbol<SetThreads>("openblas_set_num_threads");
-  if (!get || !set) return;
+  if (!blas_has_own_threads() || !get || !set) return;
   auto& state = blas_threads_state();
   std::lock_guard<std::mutex> lock(state.mutex);
   if (state.users++ == 0) {
@@ -55,7 +66,7 @@ detail::SingleThreadedBlas::SingleThreadedBlas() {
 
 detail::SingleThreadedBlas::~SingleThreadedBlas() {
   static const auto set = blas_symbol<SetThreads>("openblas_set_num_threads");
-  if (!set) return;
+  if (!blas_has_own_threads() || !set) return;
   auto& state = blas_threads_state();
   std::lock_guard<std::mutex> lock(state.mutex);
   if (--state.users == 0 && state.saved != 1) set(state.saved);
