@@ -18,6 +18,20 @@ run() {
     fail "'$*' exited $status, expected $expected"
   fi
 }
+# limit_memory KB: the memory bound the "declared sizes are checked before allocating" tests run
+# under, for the rest of the (sub)shell: an address-space limit (ulimit -v KB). An AddressSanitizer
+# build (tools/run-sanitized.sh --all) reserves terabytes of address space for its shadow memory,
+# so there the bound is ASan's own limit on resident memory (hard_rss_limit_mb: past it the
+# process is killed with a report, which fails the test as an exceeded limit would).
+limit_memory() {
+  if ldd "$bin" 2>/dev/null | grep -q libasan; then
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=$(($1 / 1024))"
+  else
+    ulimit -v "$1"
+  fi
+}
+# with_memory_limit KB CMD...: CMD under limit_memory KB.
+with_memory_limit() { (limit_memory "$1"; shift; exec "$@"); }
 # has out|err TEXT: the last command's stdout/stderr contains TEXT.
 has() { grep -q -- "$2" "$work/$1" || { cat "$work/$1"; fail "$1 lacks '$2'"; }; }
 one_line_error() {

@@ -2,7 +2,7 @@
 # Inputs that are well-formed but wrong: prepare refuses or warns instead of writing silent
 # garbage with exit 0 (issue 13, class 11).
 source "$(dirname "$0")/lib.sh"
-ulimit -v 8000000
+limit_memory 8000000
 sim=$work/sim
 "$bin" simulate --out "$sim" --subjects 2 --runs 1 --minutes 1 --sfreq 250 --seed 5 -q --threads 1 >/dev/null \
   || fail "simulate failed"

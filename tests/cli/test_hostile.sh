@@ -7,8 +7,9 @@
 source "$(dirname "$0")/lib.sh"
 real=$shared/data/real
 
-# hostile CMD...: CMD limited to 8 GB of address space and 60 s (timeout's 124 fails the status check).
-hostile() { (ulimit -v 8000000; exec timeout 60 "$@"); }
+# hostile CMD...: CMD limited to 8 GB of memory (limit_memory) and 60 s (timeout's 124 fails the
+# status check).
+hostile() { with_memory_limit 8000000 timeout 60 "$@"; }
 
 # BrainVision: DataPoints of 4e18 against a 505,600-byte data file, read header-only by info.
 bv=$work/bv

@@ -85,7 +85,7 @@ run 4 "$bin" info "$work/eval.pth"; has err "'builtins.eval'"
 # A 1 TB tensor declared in a file of a few hundred bytes: refused at once with bounded memory.
 make_pth "$work/huge.pth" huge || fail "could not write huge.pth"
 echo "huge.pth: $(stat -c %s "$work/huge.pth") bytes"
-run 4 bash -c "ulimit -v 2000000; exec timeout 60 '$bin' convert '$work/huge.pth' '$work/huge.h5' --config '$config'"
+run 4 with_memory_limit 2000000 timeout 60 "$bin" convert "$work/huge.pth" "$work/huge.h5" --config "$config"
 has err "huge.pth"; has err "tensor 'w'"; has err "storage 'data/0' has 16 bytes, expected 1000000000000"
 one_line_error
 echo "huge: $(cat "$work/err")"

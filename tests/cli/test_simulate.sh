@@ -27,7 +27,7 @@ no_temp
 # option, a config error naming file and field for --config; never an internal error, never a
 # temporary folder left behind.
 (
-  ulimit -v 8000000
+  limit_memory 8000000
   run 2 "$bin" simulate --out "$work/big" --minutes 1e9 -q; has err "--minutes"; has err "1e+09"; one_line_error
   run 2 "$bin" simulate --out "$work/big" --minutes 200 --sfreq 20000 -q
   has err "--minutes, --sfreq"; has err "samples per channel and run"; one_line_error

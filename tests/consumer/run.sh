@@ -17,4 +17,8 @@ cmake -S "$app_dir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_P
   || { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/build" -j2 >"$work/build.log" || { cat "$work/build.log"; exit 1; }
 mkdir -p "$work/out"
+# A sanitizer build of the library (tools/run-sanitized.sh --all) in a program built without
+# one: ASan's runtime must be loaded before everything else, which only preloading does.
+asan=$(ldd "$work/prefix/lib/libneurobolt.so" 2>/dev/null | awk '/libasan/ {print $3; exit}')
+if [ -n "$asan" ]; then export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}"; fi
 "$work/build/consumer" "$work/out"
