@@ -4,17 +4,19 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <limits>
-
 #include "neurobolt/checkpoint_format.hpp"
 #include "neurobolt/error.hpp"
 
 namespace neurobolt::detail {
 namespace {
 
+bool carries_checkpoint_format(const h5::File& file) {
+  return file.has_attribute("/", "format") && file.string_attribute("/", "format") == kCheckpointFormat;
+}
+
 h5::File open_checkpoint(const std::string& path) {
   auto file = h5::File::open_read(path);
-  if (!file.has_attribute("/", "format") || file.string_attribute("/", "format") != kCheckpointFormat) {
+  if (!carries_checkpoint_format(file)) {
     throw FormatError(fmt::format("'{}': not a neurobolt checkpoint (root attribute 'format' is not '{}')", path,
                                   kCheckpointFormat));
   }
@@ -72,8 +74,7 @@ void CheckpointFile::read(const CheckpointTensor& tensor, h5::Type type, void* o
 
 bool has_checkpoint_format(const std::string& path) {
   try {
-    auto file = h5::File::open_read(path);
-    return file.has_attribute("/", "format") && file.string_attribute("/", "format") == kCheckpointFormat;
+    return carries_checkpoint_format(h5::File::open_read(path));
   } catch (const Error&) {
     return false;
   }

@@ -39,8 +39,6 @@ class CheckpointFile {
   // Reads one weight converted to `type`; `out` holds tensor.numel elements of it.
   void read(const CheckpointTensor& tensor, h5::Type type, void* out) const;
 
-  const h5::File& file() const { return file_; }
-
  private:
   h5::File file_;
   ModelConfig config_;
