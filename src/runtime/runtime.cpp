@@ -28,7 +28,10 @@ Fn blas_symbol(const char* name) {
 using GetThreads = int (*)();
 using SetThreads = void (*)(int);
 
+// OpenBLAS's thread control (null without OpenBLAS) and the SingleThreadedBlas count.
 struct BlasThreadsState {
+  GetThreads get = blas_symbol<GetThreads>("openblas_get_num_threads");
+  SetThreads set = blas_symbol<SetThreads>("openblas_set_num_threads");
   std::mutex mutex;
   int users = 0;
   int saved = 0;
@@ -53,23 +56,20 @@ bool blas_has_own_threads() {
 }  // namespace
 
 detail::SingleThreadedBlas::SingleThreadedBlas() {
-  static const auto get = blas_symbol<GetThreads>("openblas_get_num_threads");
-  static const auto set = blas_symbol<SetThreads>("openblas_set_num_threads");
-  if (!blas_has_own_threads() || !get || !set) return;
   auto& state = blas_threads_state();
+  if (!blas_has_own_threads() || !state.get || !state.set) return;
   std::lock_guard<std::mutex> lock(state.mutex);
   if (state.users++ == 0) {
-    state.saved = get();
-    if (state.saved != 1) set(1);
+    state.saved = state.get();
+    if (state.saved != 1) state.set(1);
   }
 }
 
 detail::SingleThreadedBlas::~SingleThreadedBlas() {
-  static const auto set = blas_symbol<SetThreads>("openblas_set_num_threads");
-  if (!blas_has_own_threads() || !set) return;
   auto& state = blas_threads_state();
+  if (!blas_has_own_threads() || !state.get || !state.set) return;
   std::lock_guard<std::mutex> lock(state.mutex);
-  if (--state.users == 0 && state.saved != 1) set(state.saved);
+  if (--state.users == 0 && state.saved != 1) state.set(state.saved);
 }
 
 int available_cores() {
