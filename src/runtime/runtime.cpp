@@ -18,11 +18,32 @@
 namespace neurobolt {
 namespace {
 
-// OpenBLAS is found at run time (LibTorch links whatever libblas.so.3 the system provides), so
-// its thread control is looked up dynamically rather than linked.
+// The BLAS is found at run time (LibTorch links whatever libblas.so.3 the system provides, or a
+// preloaded one), so its thread control is looked up dynamically rather than linked, and in the
+// library that provides the sgemm_ LibTorch calls: with BLIS as libblas.so.3, OpenBLAS's
+// liblapack.so.3 is loaded too and its openblas_* calls would name the wrong library.
+struct BlasLibrary {
+  void* handle = RTLD_DEFAULT;
+  std::string path;  // "" when sgemm_ is not found
+};
+
+const BlasLibrary& blas_library() {
+  static const BlasLibrary library = [] {
+    BlasLibrary found;
+    Dl_info info{};
+    void* gemm = dlsym(RTLD_DEFAULT, "sgemm_");
+    if (gemm != nullptr && dladdr(gemm, &info) != 0 && info.dli_fname != nullptr) {
+      found.path = info.dli_fname;
+      if (void* handle = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD)) found.handle = handle;
+    }
+    return found;
+  }();
+  return library;
+}
+
 template <typename Fn>
 Fn blas_symbol(const char* name) {
-  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+  return reinterpret_cast<Fn>(dlsym(blas_library().handle, name));
 }
 
 using GetThreads = int (*)();
@@ -78,18 +99,48 @@ int available_cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-RuntimeInfo current_runtime() {
-  RuntimeInfo info;
-  info.threads = torch::get_num_threads();
+namespace {
+
+// The BLAS behind LibTorch's sgemm_, named by its own version call (OpenBLAS, oneMKL) or by its
+// file (Debian's BLIS exports the BLAS interface only); anything else may be the reference BLAS.
+std::string blas_name() {
   using GetConfig = char* (*)();
-  if (auto get = blas_symbol<GetThreads>("openblas_get_num_threads")) info.blas_threads = get();
+  using MklVersion = void (*)(char*, int);
   if (auto config = blas_symbol<GetConfig>("openblas_get_config")) {
     // openblas_get_config() reads "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." in the versions we know.
     const std::string text = config() != nullptr ? config() : "";
-    info.blas = text.rfind("OpenBLAS", 0) == 0 ? text : "OpenBLAS " + text;
-  } else {
-    info.blas = "not OpenBLAS (reference BLAS is ~30x slower: install libopenblas0-pthread)";
+    return text.rfind("OpenBLAS", 0) == 0 ? text : "OpenBLAS " + text;
   }
+  if (auto version = blas_symbol<MklVersion>("mkl_get_version_string")) {
+    char text[256] = {};
+    version(text, sizeof(text) - 1);
+    std::string name = text;
+    name.erase(name.find_last_not_of(' ') + 1);
+    return name;
+  }
+  const std::string& path = blas_library().path;
+  if (path.find("blis") != std::string::npos) return fmt::format("BLIS ({})", path);
+  return fmt::format("{} (not OpenBLAS, BLIS or oneMKL; the reference BLAS is ~30x slower: install "
+                     "libopenblas0-pthread)", path.empty() ? "unknown BLAS" : path);
+}
+
+// Tells the BLAS to use `threads` threads, by whichever thread call it has (Debian's BLIS has
+// none in its libblas.so.3: BLIS_NUM_THREADS sets it).
+void set_blas_threads(int threads) {
+  if (auto set = blas_symbol<SetThreads>("openblas_set_num_threads")) {
+    set(threads);
+  } else if (auto set_mkl = blas_symbol<SetThreads>("MKL_Set_Num_Threads")) {
+    set_mkl(threads);
+  }
+}
+
+}  // namespace
+
+RuntimeInfo current_runtime() {
+  RuntimeInfo info;
+  info.threads = torch::get_num_threads();
+  if (auto get = blas_symbol<GetThreads>("openblas_get_num_threads")) info.blas_threads = get();
+  info.blas = blas_name();
   info.device = "cpu";
   info.precision = detail::cuda_bf16() ? "bf16" : "fp32";
   return info;
@@ -106,7 +157,7 @@ RuntimeInfo configure_runtime(const RuntimeOptions& options) {
     threads = from_env > 0 ? std::min(from_env, 4096) : available_cores();
   }
   torch::set_num_threads(threads);
-  if (auto set = blas_symbol<SetThreads>("openblas_set_num_threads")) set(threads);
+  set_blas_threads(threads);
   RuntimeInfo info = current_runtime();
 
   torch::Device device(torch::kCPU);

@@ -71,6 +71,21 @@ case $case in
     has out "stages     per batch"; has out "temporal conv front end"; has out "temporal transformer blocks"
     has out "spectral transformer"; has out "head"; has out "GFLOP/s"
     run 2 "$bin" bench --spectral --stages; has err "--stages"; one_line_error
+    # The BLAS named is the one LibTorch's sgemm_ calls, whichever libblas.so.3 the loader picks
+    # (OpenBLAS's liblapack.so.3 stays loaded beside BLIS and must not be named instead).
+    lib=/usr/lib/x86_64-linux-gnu
+    if [ -e $lib/openblas-pthread/libblas.so.3 ]; then
+      LD_LIBRARY_PATH=$lib/openblas-pthread run 0 "$bin" bench --config neurobolt-tiny --batch 1 --iterations 1 --warmup 0 --phase inference
+      has out "OpenBLAS 0"
+    fi
+    if [ -e $lib/blas/libblas.so.3 ]; then
+      LD_LIBRARY_PATH=$lib/blas run 0 "$bin" bench --config neurobolt-tiny --batch 1 --iterations 1 --warmup 0 --phase inference
+      has out "$lib/blas/libblas.so.3 (not OpenBLAS, BLIS or oneMKL; the reference BLAS is ~30x slower"
+    fi
+    if [ -e $lib/blis-openmp/libblas.so.3 ]; then
+      LD_LIBRARY_PATH=$lib/blis-openmp run 0 "$bin" bench --config neurobolt-tiny --batch 1 --iterations 1 --warmup 0 --phase inference
+      has out "BLIS ($lib/blis-openmp/libblas.so.3)"
+    fi
     if ! command -v nvidia-smi >/dev/null; then
       run 6 "$bin" bench --config neurobolt-tiny --device cuda; has err "CUDA"; one_line_error
     fi
