@@ -147,7 +147,7 @@ namespace {
 // generator in a thread-dependent order); the result is the same per window either way.
 int64_t batch_parts(const torch::Tensor& eeg_uv, const torch::Device& device, bool training) {
   if (training || torch::GradMode::is_enabled() || !device.is_cpu() || at::in_parallel_region()) return 1;
-  if (!eeg_uv.defined() || eeg_uv.dim() != 3) return 1;
+  if (!eeg_uv.defined() || eeg_uv.dim() != 3 || !detail::blas_allows_parts()) return 1;
   return std::min<int64_t>(at::get_num_threads(), eeg_uv.size(0));
 }
 

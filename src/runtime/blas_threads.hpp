@@ -14,4 +14,10 @@ class SingleThreadedBlas {
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
 };
 
+// False when GEMMs called from several threads at once would each start a BLAS thread pool that
+// nothing here can hold at one thread: Debian's BLIS pthread build (its libblas.so.3 exports no
+// thread call; BLIS_NUM_THREADS is read once). Batch parts are then not worth running (on 2
+// cores: 5.5 windows/s in parts against 8-9 whole).
+bool blas_allows_parts();
+
 }  // namespace neurobolt::detail

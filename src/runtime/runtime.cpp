@@ -93,6 +93,11 @@ detail::SingleThreadedBlas::~SingleThreadedBlas() {
   if (--state.users == 0 && state.saved != 1) state.set(state.saved);
 }
 
+bool detail::blas_allows_parts() {
+  static const bool allows = blas_library().path.find("blis-pthread") == std::string::npos;
+  return allows;
+}
+
 int available_cores() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
