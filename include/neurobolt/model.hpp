@@ -200,6 +200,16 @@ class NeuroBOLTImpl : public torch::nn::Module {
 };
 TORCH_MODULE(NeuroBOLT);
 
+// One training step's forward and backward with the mean squared error: gradients of
+// mse_loss(model(input), target) accumulated into the parameters' .grad; returns the loss
+// (detached). On the CPU with several threads the batch runs in parts, one per thread, each
+// single-threaded, forward and backward (a window's dropout and stochastic-depth masks come from
+// its own generator, so the parts draw what the whole batch would; gradients equal the whole
+// batch's up to summation order). Elsewhere, or with gradient hooks that must see one backward
+// (`whole` = true), forward and backward run once on the whole batch.
+torch::Tensor mse_forward_backward(NeuroBOLT& model, const torch::Tensor& input, const torch::Tensor& target,
+                                   bool whole = false);
+
 // Parameter counts per branch (trainable floating-point parameters).
 struct ParameterCounts {
   int64_t temporal = 0;

@@ -174,8 +174,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& options) {
     torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(5e-4).weight_decay(0.05));
     auto step = [&] {
       optimizer.zero_grad();
-      auto loss = torch::mse_loss(model->forward(input), target);
-      loss.backward();
+      mse_forward_backward(model, input, target);  // as train's step does
       optimizer.step();
     };
     for (int i = 0; i < options.warmup; ++i) step();

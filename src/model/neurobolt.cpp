@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <ATen/Parallel.h>
+#include <omp.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 
 #include "cuda/dispatch.hpp"
 #include "model/init.hpp"
+#include "model/window_random.hpp"
 #include "runtime/blas_threads.hpp"
 #include "neurobolt/channels.hpp"
 #include "neurobolt/error.hpp"
@@ -117,7 +119,7 @@ torch::Tensor NeuroBOLTImpl::temporal_features(const torch::Tensor& x, const For
   h = torch::cat({h.narrow(1, 0, 1), h.narrow(1, 1, channels * patches) + time_tokens}, 1);
   if (tap) tap("ts_tokens_in", h);
 
-  h = pos_drop(h);
+  h = detail::window_dropout(pos_drop, h);
   for (size_t i = 0; i < block_list.size(); ++i) {
     h = block_list[i](h);
     if (tap) tap(fmt::format("ts_block{:02d}_out", i), h);
@@ -145,6 +147,31 @@ namespace {
 // 9.2 against 8.8 windows/s with every at::parallel_for running in parallel). Only without
 // autograd (no graph spans threads) and in eval mode (no dropout drawing from the shared
 // generator in a thread-dependent order); the result is the same per window either way.
+// Called first in each part: OpenMP regions nested in it (oneDNN's convolutions, whose backward
+// waits in a barrier for as many threads as omp_get_max_threads() promised, and deadlocked when
+// the nested region got one) are asked for one thread. The setting belongs to the region's
+// implicit task, so the caller's own thread count is untouched after it.
+void one_thread_below() {
+#ifdef _OPENMP
+  omp_set_num_threads(1);
+#endif
+}
+
+// LibTorch's oneDNN convolutions off for the scope (a process-wide switch). A oneDNN primitive
+// runs with the thread count it was made for: its backward, called from one thread of our
+// parallel region, waited in a barrier for threads that never came (a deadlock, with partial
+// weight gradients before it). LibTorch's own convolution (im2col + GEMM) runs instead.
+class NoOneDnn {
+ public:
+  NoOneDnn() : saved_(at::globalContext().userEnabledMkldnn()) { at::globalContext().setUserEnabledMkldnn(false); }
+  ~NoOneDnn() { at::globalContext().setUserEnabledMkldnn(saved_); }
+  NoOneDnn(const NoOneDnn&) = delete;
+  NoOneDnn& operator=(const NoOneDnn&) = delete;
+
+ private:
+  bool saved_;
+};
+
 int64_t batch_parts(const torch::Tensor& eeg_uv, const torch::Device& device, bool training) {
   if (training || torch::GradMode::is_enabled() || !device.is_cpu() || at::in_parallel_region()) return 1;
   if (!eeg_uv.defined() || eeg_uv.dim() != 3 || !detail::blas_allows_parts()) return 1;
@@ -166,17 +193,70 @@ torch::Tensor NeuroBOLTImpl::forward(const torch::Tensor& eeg_uv, const ForwardT
     return out;
   };
   const int64_t parts = tap ? 1 : batch_parts(eeg_uv, pos_embed.device(), is_training());
-  if (parts <= 1) return whole(eeg_uv);
+  if (parts <= 1) {
+    // Training on the CPU: every window's masks from its own generator (window_random.hpp),
+    // unless the caller (mse_forward_backward's parts) has given this thread's windows theirs.
+    if (!is_training() || !pos_embed.device().is_cpu() || detail::window_generators() != nullptr) return whole(eeg_uv);
+    const auto generators = detail::draw_window_generators(check_input(eeg_uv).size(0));
+    const detail::WindowRandomScope scope(&generators);
+    return whole(eeg_uv);
+  }
 
   const auto chunks = check_input(eeg_uv).tensor_split(parts);
   std::vector<torch::Tensor> outputs(chunks.size());
   const detail::SingleThreadedBlas blas;
+  const NoOneDnn no_onednn;
   // Inside the region every nested at::parallel_for runs serially in its thread.
   at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+    one_thread_below();
     const torch::NoGradGuard no_grad;  // grad mode is per thread
     for (int64_t i = begin; i < end; ++i) outputs[static_cast<size_t>(i)] = whole(chunks[static_cast<size_t>(i)]);
   });
   return torch::cat(outputs);
+}
+
+torch::Tensor mse_forward_backward(NeuroBOLT& model, const torch::Tensor& input, const torch::Tensor& target,
+                                   bool whole) {
+  const bool cpu = model->pos_embed.device().is_cpu() && input.device().is_cpu();
+  int64_t parts = 1;
+  if (!whole && cpu && torch::GradMode::is_enabled() && !at::in_parallel_region() && detail::blas_allows_parts() &&
+      input.dim() == 3) {
+    parts = std::min<int64_t>(at::get_num_threads(), input.size(0));
+  }
+  if (parts <= 1) {
+    auto loss = torch::mse_loss(model->forward(input), target);
+    loss.backward();
+    return loss.detach();
+  }
+  TORCH_CHECK(target.dim() >= 1 && target.size(0) == input.size(0), "mse_forward_backward: ", input.size(0),
+              " input windows against ", target.dim() >= 1 ? target.size(0) : 0, " targets");
+  const int64_t batch = input.size(0);
+  // Drawn here, for the whole batch, in the order a whole forward draws them.
+  const auto generators = model->is_training() ? detail::draw_window_generators(batch) : std::vector<at::Generator>{};
+  const auto inputs = input.tensor_split(parts), targets = target.tensor_split(parts);
+  std::vector<std::vector<at::Generator>> part_generators(static_cast<size_t>(parts));
+  for (int64_t p = 0, first = 0; p < parts; first += inputs[static_cast<size_t>(p)].size(0), ++p) {
+    if (generators.empty()) continue;
+    part_generators[static_cast<size_t>(p)].assign(generators.begin() + first,
+                                                    generators.begin() + first + inputs[static_cast<size_t>(p)].size(0));
+  }
+  std::vector<torch::Tensor> losses(static_cast<size_t>(parts));
+  const detail::SingleThreadedBlas blas;
+  const NoOneDnn no_onednn;
+  // Each part's backward runs on the thread that calls it (the autograd engine drives CPU work on
+  // the caller), serially inside the region; gradients accumulate under AccumulateGrad's lock.
+  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+    one_thread_below();
+    for (int64_t p = begin; p < end; ++p) {
+      const auto i = static_cast<size_t>(p);
+      const detail::WindowRandomScope scope(generators.empty() ? nullptr : &part_generators[i]);
+      const double share = static_cast<double>(inputs[i].size(0)) / static_cast<double>(batch);
+      auto loss = torch::mse_loss(model->forward(inputs[i]), targets[i]) * share;
+      loss.backward();
+      losses[i] = loss.detach();
+    }
+  });
+  return torch::stack(losses).sum();
 }
 
 std::vector<int64_t> NeuroBOLTImpl::channel_selection(const std::vector<std::string>& channel_names) const {

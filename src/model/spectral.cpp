@@ -5,6 +5,7 @@
 
 #include "cuda/dispatch.hpp"
 #include "model/fused_layers.hpp"
+#include "model/window_random.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -51,7 +52,7 @@ torch::Tensor LinearSelfAttentionImpl::forward(const torch::Tensor& x, const Pre
   auto v = split(2);
   auto context = torch::matmul(k.transpose(-2, -1), v);  // [B, H, dh, dh]
   auto out = torch::matmul(q, context).transpose(1, 2).reshape({batch, tokens, heads * dim_head});
-  return dropout(to_out(out));
+  return detail::window_dropout(dropout, to_out(out));
 }
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, const SpectralConfig& config) {
@@ -65,7 +66,7 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x, const PreNorm& pr
     auto y = pre_norm.weight.defined()
                  ? torch::layer_norm(x, {x.size(-1)}, pre_norm.weight, pre_norm.bias, pre_norm.eps)
                  : x;
-    return w2(dropout(torch::gelu(w1(y))));
+    return w2(detail::window_dropout(dropout, torch::gelu(w1(y))));
   }
   return detail::layer_norm_mlp(x, detail::norm_params(pre_norm), w1->weight, w1->bias, w2->weight, w2->bias);
 }
@@ -155,7 +156,7 @@ torch::Tensor SpectralBranchImpl::tokens(const torch::Tensor& x) {
   // [B, C, P, D] + channel token [C, 1, D] + position [P, D]
   auto channel = channel_tokens(index).unsqueeze(1);
   auto out = (sum + channel) + positional_encoding.narrow(1, 0, num_tokens);
-  out = pe_dropout(out);
+  out = detail::window_dropout(pe_dropout, out);
   return out.reshape({x.size(0), x.size(1) * num_tokens, embed_dim});
 }
 

@@ -4,6 +4,7 @@
 #include "cuda/dispatch.hpp"
 #include "model/fused_attention.hpp"
 #include "model/fused_layers.hpp"
+#include "model/window_random.hpp"
 #include "neurobolt/model.hpp"
 
 namespace neurobolt {
@@ -23,7 +24,7 @@ torch::Tensor scale_branch(const torch::Tensor& branch, const torch::Tensor& gam
   const bool dropping = training && drop_path > 0.0;
   if (!dropping) return gamma.defined() ? gamma * branch : branch;
   const double keep = 1.0 - drop_path;
-  auto factor = torch::empty({branch.size(0), 1, 1}, branch.options()).bernoulli_(keep).div_(keep);
+  auto factor = detail::window_bernoulli(branch, 3, keep).div_(keep);
   if (gamma.defined()) factor = factor * gamma;
   return branch * factor;
 }
@@ -111,10 +112,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const PreNorm& pre_
     weighted = *on_device;
   } else {
     auto attn = torch::matmul(q * scale, k.transpose(-2, -1)).softmax(-1);
-    weighted = torch::matmul(attn_drop(attn), v);
+    weighted = torch::matmul(detail::window_dropout(attn_drop, attn), v);
   }
   auto out = weighted.transpose(1, 2).reshape({batch, tokens, dim});
-  return proj_drop(proj(out));
+  return detail::window_dropout(proj_drop, proj(out));
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden, double p) {
@@ -124,7 +125,7 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden, double p) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x, const PreNorm& pre_norm) {
-  return drop(detail::layer_norm_mlp(x, detail::norm_params(pre_norm), fc1->weight, fc1->bias, fc2->weight, fc2->bias));
+  return detail::window_dropout(drop, detail::layer_norm_mlp(x, detail::norm_params(pre_norm), fc1->weight, fc1->bias, fc2->weight, fc2->bias));
 }
 
 BlockImpl::BlockImpl(int64_t dim, const TemporalConfig& config, double drop_path_rate) : drop_path(drop_path_rate) {

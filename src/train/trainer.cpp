@@ -750,9 +750,9 @@ TrainResult train_model(const std::string& dataset_path, const std::string& run_
             device);
         lr = train::scheduled_lr(recipe, steps_per_epoch, s.global_step);
         optimizer.zero_grad();
-        auto loss = torch::mse_loss(model->forward(x), y);
+        // Several processes: one backward whose gradient hooks feed the all-reduce buckets.
         if (gradient_sync) gradient_sync->begin();
-        loss.backward();
+        auto loss = mse_forward_backward(model, x, y, /*whole=*/gradient_sync != nullptr);
         if (gradient_sync) gradient_sync->finish();
         // The global batch's loss (the mean of the ranks' means: equal shares), the same on every
         // rank, so that a non-finite loss stops all of them together.

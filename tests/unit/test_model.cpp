@@ -7,6 +7,7 @@
 
 #include "model/fused_attention.hpp"
 #include "model/fused_layers.hpp"
+#include "model/window_random.hpp"
 #include "neurobolt/model.hpp"
 #include "neurobolt/runtime.hpp"
 
@@ -156,6 +157,65 @@ TEST_CASE("inference on several threads runs the batch in parts and gives what o
   CHECK(max_abs(parts, whole) / scale < 1e-5);
   // OpenBLAS's thread count, set to one during the parts, is restored.
   CHECK(current_runtime().blas_threads == blas_before);
+}
+
+TEST_CASE("a training step in parts draws every window's masks as the whole batch does and gives its gradients",
+          "[model]") {
+  auto config = builtin_config("neurobolt-tiny");
+  config.temporal.drop = 0.2;
+  config.temporal.drop_path = 0.3;
+  config.spectral.attn_out_drop = 0.2;
+  config.spectral.pe_drop = 0.1;
+  config.spectral.ff_drop = 0.1;
+  auto x = torch::randn({5, 8, 3200}) * 30.0;
+  auto y = torch::randn({5, config.num_rois()});
+  auto step = [&](int threads, bool whole, uint64_t seed) {
+    torch::manual_seed(8);
+    NeuroBOLT model(config);
+    model->train();
+    const int before = torch::get_num_threads();
+    torch::set_num_threads(threads);
+    torch::manual_seed(seed);
+    auto loss = mse_forward_backward(model, x, y, whole);
+    torch::set_num_threads(before);
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : model->parameters()) grads.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    // What the step left of the default generator (one draw per window either way).
+    const auto next = torch::rand({4});
+    return std::make_tuple(loss.item<double>(), grads, next);
+  };
+  const auto [whole_loss, whole_grads, whole_next] = step(1, true, 42);
+  const auto [parts_loss, parts_grads, parts_next] = step(2, false, 42);  // parts of 3 and 2 windows
+  const auto [other_loss, other_grads, other_next] = step(1, true, 43);
+  // The masks matter (another seed, another loss), and the parts drew the whole batch's masks.
+  CHECK(std::abs(other_loss - whole_loss) > 1e-6 * std::abs(whole_loss));
+  CHECK(std::abs(parts_loss - whole_loss) <= 1e-5 * std::abs(whole_loss));
+  CHECK(max_abs(parts_next, whole_next) == 0);
+  REQUIRE(parts_grads.size() == whole_grads.size());
+  // Each gradient against its own largest entry; gradients that are zero in exact arithmetic
+  // (a convolution bias before GroupNorm, the key LayerNorm's bias under softmax: ~1e-10 of the
+  // largest gradient here) against 1e-3 of the model's largest instead of their rounding noise.
+  double largest = 0;
+  for (const auto& g : whole_grads) largest = std::max(largest, g.abs().max().item<double>());
+  REQUIRE(largest > 0);
+  double worst = 0;
+  for (size_t i = 0; i < whole_grads.size(); ++i) {
+    const double scale = std::max(whole_grads[i].abs().max().item<double>(), 1e-3 * largest);
+    worst = std::max(worst, max_abs(parts_grads[i], whole_grads[i]) / scale);
+  }
+  CHECK(worst < 1e-4);
+  // Dropout per window keeps the expected share of units and rescales the rest.
+  {
+    const auto generators = neurobolt::detail::draw_window_generators(4);
+    const neurobolt::detail::WindowRandomScope scope(&generators);
+    auto ones = torch::ones({4, 1000, 50});
+    auto dropped = neurobolt::detail::window_dropout(ones, 0.25, true);
+    const double kept = (dropped > 0).to(torch::kDouble).mean().item<double>();
+    CHECK(std::abs(kept - 0.75) < 0.01);
+    CHECK(std::abs(dropped.max().item<double>() - 1.0 / 0.75) < 1e-6);
+    auto factor = neurobolt::detail::window_bernoulli(ones, 3, 0.5);
+    CHECK(factor.sizes() == torch::IntArrayRef({4, 1, 1}));
+  }
 }
 
 TEST_CASE("initialisation follows the reference recipe", "[model]") {
