@@ -162,6 +162,8 @@ class NeuroBOLTImpl : public torch::nn::Module {
   // eeg_uv: [B, C, S] in microvolts, channels in config().channels order. Returns [B, num_rois].
   // On the CPU with N > 1 threads, without autograd and in eval mode (and without a tap), the
   // batch runs as N parts, one per thread, each single-threaded: the same values per window.
+  // In training mode on the CPU every window's dropout and stochastic-depth masks come from its
+  // own generator, seeded from the default generator (one draw per window per forward).
   torch::Tensor forward(const torch::Tensor& eeg_uv, const ForwardTap& tap = {});
   // Same with the input's own channel names: channels are picked and reordered to the model's
   // order (extra channels are ignored). ConfigError names any model channel that is missing.
