@@ -141,16 +141,10 @@ BranchFeatures NeuroBOLTImpl::features(const torch::Tensor& eeg_uv, const Forwar
 
 namespace {
 
-// Inference on the CPU with several threads runs one part of the batch per thread, each part
-// single-threaded, instead of every operation split across the threads: LibTorch's intra-op
-// threading and OpenBLAS's pool scale poorly on this model's small shapes (on 2 cores, batch 16:
-// 9.2 against 8.8 windows/s with every at::parallel_for running in parallel). Only without
-// autograd (no graph spans threads) and in eval mode (no dropout drawing from the shared
-// generator in a thread-dependent order); the result is the same per window either way.
-// Called first in each part: OpenMP regions nested in it (oneDNN's convolutions, whose backward
-// waits in a barrier for as many threads as omp_get_max_threads() promised, and deadlocked when
-// the nested region got one) are asked for one thread. The setting belongs to the region's
-// implicit task, so the caller's own thread count is untouched after it.
+// Called first in each part: OpenMP regions that a library opens inside it are asked for the
+// one thread they will get, so that none plans its work for more (omp_get_max_threads() would
+// still say N). The setting belongs to the region's implicit task: the caller's own thread
+// count is untouched after it.
 void one_thread_below() {
 #ifdef _OPENMP
   omp_set_num_threads(1);
@@ -172,6 +166,12 @@ class NoOneDnn {
   bool saved_;
 };
 
+// Inference on the CPU with several threads runs one part of the batch per thread, each part
+// single-threaded, instead of every operation split across the threads: LibTorch's intra-op
+// threading and OpenBLAS's pool scale poorly on this model's small shapes (on 2 cores, batch 16:
+// 9.2 against 8.8 windows/s with every at::parallel_for running in parallel). Only without
+// autograd (no graph spans threads) and in eval mode (no dropout drawing from the shared
+// generator in a thread-dependent order); the result is the same per window either way.
 int64_t batch_parts(const torch::Tensor& eeg_uv, const torch::Device& device, bool training) {
   if (training || torch::GradMode::is_enabled() || !device.is_cpu() || at::in_parallel_region()) return 1;
   if (!eeg_uv.defined() || eeg_uv.dim() != 3 || !detail::blas_allows_parts()) return 1;
