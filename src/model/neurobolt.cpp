@@ -141,41 +141,41 @@ BranchFeatures NeuroBOLTImpl::features(const torch::Tensor& eeg_uv, const Forwar
 
 namespace {
 
-// Called first in each part: OpenMP regions that a library opens inside it are asked for the
-// one thread they will get, so that none plans its work for more (omp_get_max_threads() would
-// still say N). The setting belongs to the region's implicit task: the caller's own thread
-// count is untouched after it.
-void one_thread_below() {
-#ifdef _OPENMP
-  omp_set_num_threads(1);
-#endif
+// How many parts a CPU batch of `windows` runs in: one per thread (at most one per window), or 1
+// (run whole) off the CPU, inside a parallel region already, under a BLAS whose threads cannot be
+// held at one (blas_allows_parts), or for anything but a [B, channels, samples] batch.
+int64_t part_count(const torch::Tensor& input, bool on_cpu) {
+  if (!on_cpu || at::in_parallel_region() || !detail::blas_allows_parts()) return 1;
+  if (!input.defined() || input.dim() != 3) return 1;
+  return std::min<int64_t>(at::get_num_threads(), input.size(0));
 }
 
-// LibTorch's oneDNN convolutions off for the scope (a process-wide switch). A oneDNN primitive
-// runs with the thread count it was made for: its backward, called from one thread of our
-// parallel region, waited in a barrier for threads that never came (a deadlock, with partial
-// weight gradients before it). LibTorch's own convolution (im2col + GEMM) runs instead.
-class NoOneDnn {
- public:
-  NoOneDnn() : saved_(at::globalContext().userEnabledMkldnn()) { at::globalContext().setUserEnabledMkldnn(false); }
-  ~NoOneDnn() { at::globalContext().setUserEnabledMkldnn(saved_); }
-  NoOneDnn(const NoOneDnn&) = delete;
-  NoOneDnn& operator=(const NoOneDnn&) = delete;
-
- private:
-  bool saved_;
-};
+// Runs run_part(p) for p in [0, parts), one part per thread of one OpenMP region, each part
+// single-threaded: the BLAS held at one thread, every nested at::parallel_for serial, and OpenMP
+// regions that a library opens inside asked for the one thread they will get (omp_set_num_threads
+// belongs to the region's implicit task, so the caller's thread count is untouched after it), so
+// that none plans its work for more. The convolutions of the front end leave oneDNN inside a
+// region (temporal.cpp, convolve).
+template <typename RunPart>
+void run_in_parts(int64_t parts, const RunPart& run_part) {
+  const detail::SingleThreadedBlas blas;
+  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    for (int64_t p = begin; p < end; ++p) run_part(p);
+  });
+}
 
 // Inference on the CPU with several threads runs one part of the batch per thread, each part
 // single-threaded, instead of every operation split across the threads: LibTorch's intra-op
 // threading and OpenBLAS's pool scale poorly on this model's small shapes (on 2 cores, batch 16:
 // 9.2 against 8.8 windows/s with every at::parallel_for running in parallel). Only without
-// autograd (no graph spans threads) and in eval mode (no dropout drawing from the shared
-// generator in a thread-dependent order); the result is the same per window either way.
-int64_t batch_parts(const torch::Tensor& eeg_uv, const torch::Device& device, bool training) {
-  if (training || torch::GradMode::is_enabled() || !device.is_cpu() || at::in_parallel_region()) return 1;
-  if (!eeg_uv.defined() || eeg_uv.dim() != 3 || !detail::blas_allows_parts()) return 1;
-  return std::min<int64_t>(at::get_num_threads(), eeg_uv.size(0));
+// autograd (no graph spans threads) and in eval mode (dropout draws per window, but training
+// batches are split by mse_forward_backward); the result is the same per window either way.
+int64_t inference_parts(const torch::Tensor& eeg_uv, const torch::Device& device, bool training) {
+  if (training || torch::GradMode::is_enabled()) return 1;
+  return part_count(eeg_uv, device.is_cpu());
 }
 
 }  // namespace
@@ -192,7 +192,7 @@ torch::Tensor NeuroBOLTImpl::forward(const torch::Tensor& eeg_uv, const ForwardT
     if (tap) tap("output", out);
     return out;
   };
-  const int64_t parts = tap ? 1 : batch_parts(eeg_uv, pos_embed.device(), is_training());
+  const int64_t parts = tap ? 1 : inference_parts(eeg_uv, pos_embed.device(), is_training());
   if (parts <= 1) {
     // Training on the CPU: every window's masks from its own generator (window_random.hpp),
     // unless the caller (mse_forward_backward's parts) has given this thread's windows theirs.
@@ -204,13 +204,9 @@ torch::Tensor NeuroBOLTImpl::forward(const torch::Tensor& eeg_uv, const ForwardT
 
   const auto chunks = check_input(eeg_uv).tensor_split(parts);
   std::vector<torch::Tensor> outputs(chunks.size());
-  const detail::SingleThreadedBlas blas;
-  const NoOneDnn no_onednn;
-  // Inside the region every nested at::parallel_for runs serially in its thread.
-  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
-    one_thread_below();
+  run_in_parts(parts, [&](int64_t i) {
     const torch::NoGradGuard no_grad;  // grad mode is per thread
-    for (int64_t i = begin; i < end; ++i) outputs[static_cast<size_t>(i)] = whole(chunks[static_cast<size_t>(i)]);
+    outputs[static_cast<size_t>(i)] = whole(chunks[static_cast<size_t>(i)]);
   });
   return torch::cat(outputs);
 }
@@ -218,11 +214,7 @@ torch::Tensor NeuroBOLTImpl::forward(const torch::Tensor& eeg_uv, const ForwardT
 torch::Tensor mse_forward_backward(NeuroBOLT& model, const torch::Tensor& input, const torch::Tensor& target,
                                    bool whole) {
   const bool cpu = model->pos_embed.device().is_cpu() && input.device().is_cpu();
-  int64_t parts = 1;
-  if (!whole && cpu && torch::GradMode::is_enabled() && !at::in_parallel_region() && detail::blas_allows_parts() &&
-      input.dim() == 3) {
-    parts = std::min<int64_t>(at::get_num_threads(), input.size(0));
-  }
+  const int64_t parts = whole || !torch::GradMode::is_enabled() ? 1 : part_count(input, cpu);
   if (parts <= 1) {
     auto loss = torch::mse_loss(model->forward(input), target);
     loss.backward();
@@ -241,20 +233,15 @@ torch::Tensor mse_forward_backward(NeuroBOLT& model, const torch::Tensor& input,
                                                     generators.begin() + first + inputs[static_cast<size_t>(p)].size(0));
   }
   std::vector<torch::Tensor> losses(static_cast<size_t>(parts));
-  const detail::SingleThreadedBlas blas;
-  const NoOneDnn no_onednn;
   // Each part's backward runs on the thread that calls it (the autograd engine drives CPU work on
   // the caller), serially inside the region; gradients accumulate under AccumulateGrad's lock.
-  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
-    one_thread_below();
-    for (int64_t p = begin; p < end; ++p) {
-      const auto i = static_cast<size_t>(p);
-      const detail::WindowRandomScope scope(generators.empty() ? nullptr : &part_generators[i]);
-      const double share = static_cast<double>(inputs[i].size(0)) / static_cast<double>(batch);
-      auto loss = torch::mse_loss(model->forward(inputs[i]), targets[i]) * share;
-      loss.backward();
-      losses[i] = loss.detach();
-    }
+  run_in_parts(parts, [&](int64_t p) {
+    const auto i = static_cast<size_t>(p);
+    const detail::WindowRandomScope scope(generators.empty() ? nullptr : &part_generators[i]);
+    const double share = static_cast<double>(inputs[i].size(0)) / static_cast<double>(batch);
+    auto loss = torch::mse_loss(model->forward(inputs[i]), targets[i]) * share;
+    loss.backward();
+    losses[i] = loss.detach();
   });
   return torch::stack(losses).sum();
 }

@@ -1,5 +1,8 @@
 // Temporal-spatial branch: TemporalConv patch embedding and pre-norm transformer blocks.
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
+
+#include <vector>
 
 #include "cuda/dispatch.hpp"
 #include "model/fused_attention.hpp"
@@ -43,6 +46,25 @@ struct ContiguousGrad : torch::autograd::Function<ContiguousGrad> {
 torch::Tensor contiguous_grad(const torch::Tensor& x) {
   return torch::GradMode::is_enabled() && x.requires_grad() ? ContiguousGrad::apply(x) : x;
 }
+
+// The front end's convolutions pad to keep the centre: (kernel - 1) / 2 per side.
+std::vector<int64_t> centred_padding(torch::ExpandingArray<2> kernel) {
+  return {((*kernel)[0] - 1) / 2, ((*kernel)[1] - 1) / 2};
+}
+
+// A convolution of the front end. Inside an OpenMP parallel region (the batch parts of
+// neurobolt.cpp, or a caller's own region) on the CPU it runs LibTorch's own im2col + GEMM
+// convolution, which is what at::convolution picks with oneDNN off: a oneDNN convolution
+// primitive runs with the thread count it was made for, and its weight-gradient kernel, called
+// from one thread of a region, waited in a barrier for threads that never came (a deadlock).
+// Only the convolutions are routed: oneDNN's GELU (no barrier) stays, 3x faster than the
+// TensorIterator GELU's Sleef erf that switching oneDNN off process-wide gave (12 % of a step).
+torch::Tensor convolve(torch::nn::Conv2d& conv, const torch::Tensor& x) {
+  if (!at::in_parallel_region() || !x.device().is_cpu()) return conv(x);
+  const auto& options = conv->options;
+  const auto kernel = *options.kernel_size();
+  return at::thnn_conv2d(x, conv->weight, kernel, conv->bias, *options.stride(), centred_padding(kernel));
+}
 }  // namespace
 
 PreNorm PreNorm::of(const torch::nn::LayerNorm& norm) {
@@ -56,6 +78,7 @@ NormParams norm_params(const PreNorm& p) { return NormParams{p.weight, p.bias, p
 TemporalConvImpl::TemporalConvImpl(const ModelConfig& config) {
   const int64_t c = config.temporal.conv_channels;
   const int64_t groups = config.temporal.conv_groups;
+  // No groups, no dilation, zero padding of centred_padding(kernel): convolve() relies on it.
   conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, c, {1, 15}).stride({1, 8}).padding({0, 7})));
   norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, c).eps(kGroupNormEps)));
   conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, {1, 3}).padding({0, 1})));
@@ -68,9 +91,9 @@ torch::Tensor TemporalConvImpl::forward(const torch::Tensor& patches) {
   const int64_t batch = patches.size(0);
   // One image row per (channel, patch), channel-major; GroupNorm statistics span all rows.
   auto x = patches.reshape({batch, 1, patches.size(1) * patches.size(2), patches.size(3)});
-  x = torch::gelu(norm1(conv1(x)));
-  x = torch::gelu(norm2(conv2(x)));
-  x = contiguous_grad(torch::gelu(norm3(conv3(x))));
+  x = torch::gelu(norm1(convolve(conv1, x)));
+  x = torch::gelu(norm2(convolve(conv2, x)));
+  x = contiguous_grad(torch::gelu(norm3(convolve(conv3, x))));
   // [B, conv_channels, rows, steps] -> [B, rows, steps * conv_channels] (time-major features).
   return x.permute({0, 2, 3, 1}).reshape({batch, x.size(2), x.size(3) * x.size(1)});
 }
