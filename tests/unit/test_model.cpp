@@ -136,7 +136,7 @@ TEST_CASE("training mode is stochastic, eval mode is deterministic and batch-ind
   CHECK(max_abs(e1.narrow(0, 1, 1), model->forward(x.narrow(0, 1, 1))) < 1e-5);
 }
 
-TEST_CASE("inference on several threads runs the batch in parts and gives what one part gives", "[model]") {
+TEST_CASE("inference on several threads runs the batch in parts (one window: its branches at once) and gives what one part gives", "[model]") {
   torch::manual_seed(6);
   NeuroBOLT model(builtin_config("neurobolt-tiny"));
   model->eval();
@@ -146,15 +146,19 @@ TEST_CASE("inference on several threads runs the batch in parts and gives what o
   torch::set_num_threads(2);
   // With autograd on, the whole batch runs as one (no split); without, in two parts (3 + 2).
   const auto whole = model->forward(x).detach();
-  torch::Tensor parts;
+  torch::Tensor parts, one_window;
   {
     torch::NoGradGuard no_grad;
     parts = model->forward(x);
+    // One window on two threads: its two branches run at once, one per thread.
+    one_window = model->forward(x.narrow(0, 4, 1));
   }
   torch::set_num_threads(threads_before);
   REQUIRE(parts.sizes() == whole.sizes());
   const double scale = whole.abs().max().item<double>();
   CHECK(max_abs(parts, whole) / scale < 1e-5);
+  REQUIRE(one_window.sizes() == whole.narrow(0, 4, 1).sizes());
+  CHECK(max_abs(one_window, whole.narrow(0, 4, 1)) / scale < 1e-5);
   // OpenBLAS's thread count, set to one during the parts, is restored.
   CHECK(current_runtime().blas_threads == blas_before);
 }
