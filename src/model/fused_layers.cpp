@@ -1,6 +1,9 @@
 #include "model/fused_layers.hpp"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
+
+#include <cmath>
 
 namespace neurobolt::detail {
 namespace {
@@ -81,6 +84,52 @@ torch::Tensor dispatch(const torch::Tensor& x, const NormParams& norm, const tor
 }
 
 }  // namespace
+
+torch::Tensor head_layer_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              double eps) {
+  const bool plain = x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4 && x.stride(3) == 1 &&
+                     weight.defined() && bias.defined() && weight.is_contiguous() && bias.is_contiguous() &&
+                     weight.scalar_type() == torch::kFloat && bias.scalar_type() == torch::kFloat &&
+                     weight.numel() == x.size(3) && bias.numel() == x.size(3) && x.size(3) > 0;
+  if (!plain || (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad()))) {
+    return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+  }
+  const int64_t heads = x.size(1), tokens = x.size(2), d = x.size(3);
+  auto out = torch::empty(x.sizes(), x.options());
+  const float* src = x.data_ptr<float>();
+  const float* gain = weight.data_ptr<float>();
+  const float* shift = bias.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const int64_t sb = x.stride(0), sh = x.stride(1), sn = x.stride(2);
+  // Token-major, heads innermost: the heads of a token lie side by side in a qkv projection, so
+  // each token's rows are read in one sweep (head-major strides through ~1 MB per window).
+  at::parallel_for(0, x.size(0) * tokens, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t bi = begin; bi < end; ++bi) {
+      const int64_t b = bi / tokens, i = bi % tokens;
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* row = src + b * sb + h * sh + i * sn;
+        float* o = dst + ((b * heads + h) * tokens + i) * d;
+        // Four partial sums (independent chains), in float as torch's kernel accumulates.
+        float s4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        int64_t t = 0;
+        for (; t + 4 <= d; t += 4) {
+          for (int l = 0; l < 4; ++l) s4[l] += row[t + l];
+        }
+        for (; t < d; ++t) s4[0] += row[t];
+        const float m = ((s4[0] + s4[1]) + (s4[2] + s4[3])) / static_cast<float>(d);
+        float q4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (t = 0; t + 4 <= d; t += 4) {
+          for (int l = 0; l < 4; ++l) q4[l] += (row[t + l] - m) * (row[t + l] - m);
+        }
+        for (; t < d; ++t) q4[0] += (row[t] - m) * (row[t] - m);
+        const float variance = ((q4[0] + q4[1]) + (q4[2] + q4[3])) / static_cast<float>(d);
+        const float rstd = 1.0f / std::sqrt(variance + static_cast<float>(eps));
+        for (int64_t t = 0; t < d; ++t) o[t] = (row[t] - m) * rstd * gain[t] + shift[t];
+      }
+    }
+  });
+  return out;
+}
 
 torch::Tensor layer_norm_linear(const torch::Tensor& x, const NormParams& norm, const torch::Tensor& w,
                                 const torch::Tensor& b) {

@@ -124,8 +124,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const PreNorm& pre_
                      .permute({2, 0, 3, 1, 4});  // [3, B, H, N, hd]
   auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
   if (q_norm) {
-    q = q_norm(q);
-    k = k_norm(k);
+    q = detail::head_layer_norm(q, q_norm->weight, q_norm->bias, q_norm->options.eps());
+    k = detail::head_layer_norm(k, k_norm->weight, k_norm->bias, k_norm->options.eps());
   }
   torch::Tensor weighted;
   const bool attn_dropout_active = is_training() && attn_drop->options.p() > 0.0;

@@ -56,6 +56,40 @@ TEST_CASE("fused attention equals softmax(q k^T s) v, forward and backward", "[m
   }
 }
 
+TEST_CASE("the heads' LayerNorm reads q and k in place and equals torch::layer_norm", "[model][attention]") {
+  torch::manual_seed(3);
+  for (int64_t d : {20, 7, 1}) {
+    INFO("d = " << d);
+    // q of a fused qkv projection: [B, N, 3, H, d] viewed as [B, H, N, d].
+    auto qkv = (torch::randn({2, 9, 3, 4, d}) * 3.0 + 1.5).permute({2, 0, 3, 1, 4});
+    auto q = qkv[0];
+    REQUIRE_FALSE(q.is_contiguous());
+    auto weight = torch::randn({d}), bias = torch::randn({d});
+    torch::Tensor ours, theirs;
+    {
+      torch::NoGradGuard no_grad;
+      ours = neurobolt::detail::head_layer_norm(q, weight, bias, 1e-6);
+      theirs = torch::layer_norm(q, {d}, weight, bias, 1e-6);
+    }
+    REQUIRE(ours.sizes() == theirs.sizes());
+    CHECK(ours.is_contiguous());
+    if (d == 1) {
+      // Exactly the bias (x - mean is 0). torch's x * (rstd w) + (b - mean rstd w) form is off by
+      // |x| rstd |w| ulps there (rstd = 1000 at eps 1e-6): 6.5e-5, not a comparison to make.
+      CHECK(max_abs(ours, bias.view({1, 1, 1, 1}).expand_as(ours)) == 0);
+    } else {
+      CHECK(max_abs(ours, theirs) < 2e-5);
+    }
+  }
+  // With autograd it is torch::layer_norm itself (gradients flow to the weights).
+  auto x = torch::randn({1, 2, 5, 20});
+  auto weight = torch::randn({20}).requires_grad_(), bias = torch::randn({20}).requires_grad_();
+  auto y = neurobolt::detail::head_layer_norm(x, weight, bias, 1e-6);
+  y.sum().backward();
+  CHECK(weight.grad().defined());
+  CHECK(max_abs(y.detach(), torch::layer_norm(x, {20}, weight, bias, 1e-6).detach()) == 0);
+}
+
 TEST_CASE("fused attention reads strided views and returns a token-major result", "[model][attention]") {
   torch::manual_seed(2);
   auto qkv = torch::randn({2, 9, 3, 4, 20}).permute({2, 0, 3, 1, 4});  // [3, B, H, N, d] views
