@@ -85,49 +85,126 @@ torch::Tensor dispatch(const torch::Tensor& x, const NormParams& norm, const tor
 
 }  // namespace
 
-torch::Tensor head_layer_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                              double eps) {
-  const bool plain = x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4 && x.stride(3) == 1 &&
-                     weight.defined() && bias.defined() && weight.is_contiguous() && bias.is_contiguous() &&
-                     weight.scalar_type() == torch::kFloat && bias.scalar_type() == torch::kFloat &&
-                     weight.numel() == x.size(3) && bias.numel() == x.size(3) && x.size(3) > 0;
-  if (!plain || (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad()))) {
-    return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
-  }
-  const int64_t heads = x.size(1), tokens = x.size(2), d = x.size(3);
-  auto out = torch::empty(x.sizes(), x.options());
-  const float* src = x.data_ptr<float>();
-  const float* gain = weight.data_ptr<float>();
-  const float* shift = bias.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
+namespace {
+
+bool head_norm_applies(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4 && x.stride(3) == 1 &&
+         x.size(3) > 0 && weight.defined() && bias.defined() && weight.is_contiguous() && bias.is_contiguous() &&
+         weight.scalar_type() == torch::kFloat && bias.scalar_type() == torch::kFloat &&
+         weight.numel() == x.size(3) && bias.numel() == x.size(3);
+}
+
+// Rows of x (a [B, H, N, d] view with unit last stride), token-major with the heads innermost:
+// the heads of a token lie side by side in a qkv projection, so each token's rows are read in
+// one sweep (head-major order strides through ~1 MB per window). f(row, flat row index b*H*N +
+// h*N + i) for every row.
+template <typename F>
+void for_each_head_row(const torch::Tensor& x, const F& f) {
+  const int64_t heads = x.size(1), tokens = x.size(2);
   const int64_t sb = x.stride(0), sh = x.stride(1), sn = x.stride(2);
-  // Token-major, heads innermost: the heads of a token lie side by side in a qkv projection, so
-  // each token's rows are read in one sweep (head-major strides through ~1 MB per window).
+  const float* src = x.data_ptr<float>();
   at::parallel_for(0, x.size(0) * tokens, 16, [&](int64_t begin, int64_t end) {
     for (int64_t bi = begin; bi < end; ++bi) {
       const int64_t b = bi / tokens, i = bi % tokens;
-      for (int64_t h = 0; h < heads; ++h) {
-        const float* row = src + b * sb + h * sh + i * sn;
-        float* o = dst + ((b * heads + h) * tokens + i) * d;
-        // Four partial sums (independent chains), in float as torch's kernel accumulates.
-        float s4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        int64_t t = 0;
-        for (; t + 4 <= d; t += 4) {
-          for (int l = 0; l < 4; ++l) s4[l] += row[t + l];
-        }
-        for (; t < d; ++t) s4[0] += row[t];
-        const float m = ((s4[0] + s4[1]) + (s4[2] + s4[3])) / static_cast<float>(d);
-        float q4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (t = 0; t + 4 <= d; t += 4) {
-          for (int l = 0; l < 4; ++l) q4[l] += (row[t + l] - m) * (row[t + l] - m);
-        }
-        for (; t < d; ++t) q4[0] += (row[t] - m) * (row[t] - m);
-        const float variance = ((q4[0] + q4[1]) + (q4[2] + q4[3])) / static_cast<float>(d);
-        const float rstd = 1.0f / std::sqrt(variance + static_cast<float>(eps));
-        for (int64_t t = 0; t < d; ++t) o[t] = (row[t] - m) * rstd * gain[t] + shift[t];
-      }
+      for (int64_t h = 0; h < heads; ++h) f(src + b * sb + h * sh + i * sn, (b * heads + h) * tokens + i);
     }
   });
+}
+
+// Mean and 1 / sqrt(biased variance + eps) of d floats, in float with four partial sums.
+std::pair<float, float> row_moments(const float* row, int64_t d, float eps) {
+  float s4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t t = 0;
+  for (; t + 4 <= d; t += 4) {
+    for (int l = 0; l < 4; ++l) s4[l] += row[t + l];
+  }
+  for (; t < d; ++t) s4[0] += row[t];
+  const float mean = ((s4[0] + s4[1]) + (s4[2] + s4[3])) / static_cast<float>(d);
+  float q4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (t = 0; t + 4 <= d; t += 4) {
+    for (int l = 0; l < 4; ++l) q4[l] += (row[t + l] - mean) * (row[t + l] - mean);
+  }
+  for (; t < d; ++t) q4[0] += (row[t] - mean) * (row[t] - mean);
+  const float variance = ((q4[0] + q4[1]) + (q4[2] + q4[3])) / static_cast<float>(d);
+  return {mean, 1.0f / std::sqrt(variance + eps)};
+}
+
+// out (contiguous [B, H, N, d]) = LayerNorm of x's rows; each row's mean and rstd to `mean_out`
+// and `rstd_out` ([B*H*N], may be null).
+void head_norm_forward(const torch::Tensor& x, const float* gain, const float* shift, float eps, float* out,
+                       float* mean_out, float* rstd_out) {
+  const int64_t d = x.size(3);
+  for_each_head_row(x, [&](const float* row, int64_t r) {
+    const auto [mean, rstd] = row_moments(row, d, eps);
+    float* o = out + r * d;
+    for (int64_t t = 0; t < d; ++t) o[t] = (row[t] - mean) * rstd * gain[t] + shift[t];
+    if (mean_out != nullptr) {
+      mean_out[r] = mean;
+      rstd_out[r] = rstd;
+    }
+  });
+}
+
+// Inputs: x, weight, bias, eps. Saves x (a view of the qkv projection that attention keeps
+// anyway) and per-row mean and rstd; recomputes the normalised rows in backward.
+struct HeadLayerNorm : torch::autograd::Function<HeadLayerNorm> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, double eps) {
+    auto out = torch::empty(x.sizes(), x.options());
+    auto mean = torch::empty({x.size(0) * x.size(1) * x.size(2)}, x.options());
+    auto rstd = torch::empty_like(mean);
+    head_norm_forward(x, weight.data_ptr<float>(), bias.data_ptr<float>(), static_cast<float>(eps),
+                      out.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>());
+    ctx->save_for_backward({x, weight, mean, rstd});
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &weight = saved[1], &mean = saved[2], &rstd = saved[3];
+    const auto grad = grad_outputs[0].contiguous();
+    const int64_t d = x.size(3);
+    auto grad_x = torch::empty(x.sizes(), x.options());
+    auto normed = torch::empty(x.sizes(), x.options());  // x-hat, for the weight gradient
+    const float* g = grad.data_ptr<float>();
+    const float* gain = weight.data_ptr<float>();
+    const float* means = mean.data_ptr<float>();
+    const float* rstds = rstd.data_ptr<float>();
+    float* dx = grad_x.data_ptr<float>();
+    float* xhat = normed.data_ptr<float>();
+    // dx = rstd (gw - mean(gw) - xhat mean(gw xhat)) with gw = dy * weight.
+    for_each_head_row(x, [&](const float* row, int64_t r) {
+      const float* dy = g + r * d;
+      float* h = xhat + r * d;
+      float sum_gw = 0.0f, sum_gw_h = 0.0f;
+      for (int64_t t = 0; t < d; ++t) {
+        h[t] = (row[t] - means[r]) * rstds[r];
+        const float gw = dy[t] * gain[t];
+        sum_gw += gw;
+        sum_gw_h += gw * h[t];
+      }
+      const float a = sum_gw / static_cast<float>(d), c = sum_gw_h / static_cast<float>(d);
+      float* o = dx + r * d;
+      for (int64_t t = 0; t < d; ++t) o[t] = rstds[r] * (dy[t] * gain[t] - a - h[t] * c);
+    });
+    const std::vector<int64_t> rows{0, 1, 2};
+    auto grad_weight = (grad * normed).sum(rows);
+    auto grad_bias = grad.sum(rows);
+    return {grad_x, grad_weight, grad_bias, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor head_layer_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              double eps) {
+  if (!head_norm_applies(x, weight, bias)) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad())) {
+    return HeadLayerNorm::apply(x, weight, bias, eps);
+  }
+  auto out = torch::empty(x.sizes(), x.options());
+  head_norm_forward(x, weight.data_ptr<float>(), bias.data_ptr<float>(), static_cast<float>(eps),
+                    out.data_ptr<float>(), nullptr, nullptr);
   return out;
 }
 
