@@ -260,6 +260,17 @@ TEST_CASE("a training step in parts draws every window's masks as the whole batc
     const double kept = (dropped > 0).to(torch::kDouble).mean().item<double>();
     CHECK(std::abs(kept - 0.75) < 0.01);
     CHECK(std::abs(dropped.max().item<double>() - 1.0 / 0.75) < 1e-6);
+    // Each window, and both halves of each 64-bit draw (even and odd positions), keep 75 %; the
+    // windows' masks differ, and the next call draws new ones (the generators advance).
+    const auto keep = (dropped > 0).reshape({4, -1}).to(torch::kDouble);
+    for (int64_t w = 0; w < 4; ++w) {
+      INFO("window " << w);
+      CHECK(std::abs(keep[w].slice(0, 0, -1, 2).mean().item<double>() - 0.75) < 0.015);
+      CHECK(std::abs(keep[w].slice(0, 1, keep.size(1), 2).mean().item<double>() - 0.75) < 0.015);
+    }
+    CHECK(max_abs(keep[0], keep[1]) > 0);
+    auto again = (neurobolt::detail::window_dropout(ones, 0.25, true) > 0).reshape({4, -1}).to(torch::kDouble);
+    CHECK(std::abs((again == keep).to(torch::kDouble).mean().item<double>() - (0.75 * 0.75 + 0.25 * 0.25)) < 0.01);
     auto factor = neurobolt::detail::window_bernoulli(ones, 3, 0.5);
     CHECK(factor.sizes() == torch::IntArrayRef({4, 1, 1}));
   }
